@@ -1,0 +1,3 @@
+"""flare-testing: FakeFlare, the contract suite and the pytest plugin."""
+
+__all__: list[str] = []
