@@ -1,0 +1,827 @@
+"""Target shell commands (``ls``/``cat``/``head``/``tail``/``grep``/``pwd``), both halves.
+
+Client half (reference §7.1): ``check_shell_args`` validates the arguments and builds the
+``ShellCommand``; failures raise ``InvalidArgumentError`` (DECISIONS §4) with the reference's
+messages. Server half (§7.2, DECISIONS §17): ``run_shell`` re-parses the options with the
+reference's exact option whitelist, enforces the file rules, and executes the command itself
+over a read-only ``FileTree`` - no subprocess, no shell - producing what the coreutils
+command would print. A missing file is output text, as a real ``cat`` would print it; rule
+violations raise ``InvalidArgumentError``. Output is capped at ``MAX_OUTPUT_BYTES``.
+
+Differences from coreutils, by design:
+    * ``grep`` patterns are a safe subset of POSIX basic regular expressions - literals,
+      ``.``, ``*``, ``^``, ``$``, bracket expressions with ranges and ``[:class:]`` - matched
+      by a lazily built DFA in time linear in the input, so no pattern can stall the server.
+      Groups, intervals, back-references and GNU escapes raise ``InvalidArgumentError``.
+    * ``ls -l`` prints ``<type> <size> <YYYY-MM-DD HH:MM> <name>`` (local time) with a
+      ``total`` line in KiB: a workspace records no owners, links or permissions. ``-u``
+      uses the modification time, as no access time is recorded.
+    * Options are split on spaces into separate arguments (``"-n 5"`` is ``-n`` and ``5``).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import string
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Literal, Protocol
+
+import msgspec
+
+from flare_core._commands import ShellCommand, ShellVerb
+from flare_core._errors import InvalidArgumentError
+
+__all__ = [
+    "MAX_OUTPUT_BYTES",
+    "TEXT_EXTENSIONS",
+    "TRUNCATION_MARKER",
+    "FileStat",
+    "FileTree",
+    "check_shell_args",
+    "run_shell",
+    "text_extension",
+]
+
+MAX_OUTPUT_BYTES = 1024 * 1024
+"""The most output (UTF-8 bytes) one shell command returns before ``TRUNCATION_MARKER``."""
+
+TRUNCATION_MARKER = f"\n[output truncated at {MAX_OUTPUT_BYTES} bytes]\n"
+
+TEXT_EXTENSIONS = (".txt", ".log", ".json", ".csv", ".sh", ".config", ".py")
+"""The only file types ``cat``/``head``/``tail``/``grep`` may read (a numeric rotation
+suffix, as in ``log.txt.1``, is ignored)."""
+
+_EXTENSION_MESSAGE = (
+    "this command cannot be applied to file {}. Only files with the following extensions are "
+    "permitted: " + ", ".join(TEXT_EXTENSIONS)
+)
+_TARGET_RE = re.compile(r"[A-Za-z0-9._-]*")
+_OPTIONS_RE = re.compile(r"[A-Za-z0-9\- ]*")
+_PATH_RE = re.compile(r"[A-Za-z0-9\-._/]*")
+_INT_RE = re.compile(r"-?[0-9]+")
+_VERBS: dict[str, ShellVerb] = {v: v for v in ("ls", "cat", "head", "tail", "grep", "pwd")}
+
+
+class FileStat(msgspec.Struct, frozen=True):
+    """What ``ls`` needs to know of a workspace entry.
+
+    Attributes:
+        kind: ``"file"`` or ``"dir"``.
+        size: size in bytes (0 for directories is fine).
+        mtime: modification time, epoch seconds.
+    """
+
+    kind: Literal["file", "dir"]
+    size: int
+    mtime: float
+
+
+class FileTree(Protocol):
+    """A site's workspace, read-only. Paths are relative POSIX paths; ``""`` is the root.
+
+    Implementations refuse to resolve anything outside the workspace (symlinks included):
+    ``stat`` returns None for such paths, and ``listdir`` may omit them.
+    """
+
+    def display_root(self) -> str:
+        """What ``pwd`` prints for the workspace root (e.g. ``/workspace/site-1``)."""
+        ...
+
+    def stat(self, path: str) -> FileStat | None:
+        """The entry at ``path``, or None when it does not exist or is refused."""
+        ...
+
+    def listdir(self, path: str) -> list[str]:
+        """The names in the directory at ``path`` (any order). Only called on directories."""
+        ...
+
+    def read(self, path: str) -> bytes:
+        """The bytes of the file at ``path``. Only called on files ``stat`` accepted."""
+        ...
+
+
+# --- client side (reference §7.1) -------------------------------------------------------------
+
+
+def text_extension(file: str) -> str:
+    """The extension that decides whether a file counts as text.
+
+    A trailing numeric part is ignored, so ``log.txt.1`` gives ``.txt``.
+
+    Args:
+        file: the file name or path.
+
+    Returns:
+        The extension including its dot, or ``""``.
+    """
+    parts = file.split(".")
+    if parts[-1].isdigit():
+        parts.pop()
+    return posixpath.splitext(".".join(parts))[1]
+
+
+def _check_target(target: object) -> str:
+    if not target:
+        raise InvalidArgumentError("target is required but not specified.")
+    if not isinstance(target, str):
+        raise InvalidArgumentError("target is not str.")
+    if _TARGET_RE.fullmatch(target) is None:
+        raise InvalidArgumentError(
+            "target must be a string of only valid characters and no spaces."
+        )
+    return target
+
+
+def _check_options(options: object) -> str | None:
+    if not options:
+        return None
+    if not isinstance(options, str):
+        raise InvalidArgumentError("options is not str.")
+    if _OPTIONS_RE.fullmatch(options) is None:
+        raise InvalidArgumentError("options must be a string of only valid characters.")
+    return options
+
+
+def _check_path(path: object) -> str:
+    if not isinstance(path, str):
+        raise InvalidArgumentError("path is not str.")
+    if _PATH_RE.fullmatch(path) is None:
+        raise InvalidArgumentError(f"unsupported characters in path {path}")
+    if path.startswith("/"):
+        raise InvalidArgumentError("absolute path is not allowed")
+    if ".." in path.split("/"):
+        raise InvalidArgumentError(".. in path name is not allowed")
+    return path
+
+
+def _check_file(file: object) -> str:
+    checked = _check_path(file)
+    if text_extension(checked) not in TEXT_EXTENSIONS:
+        raise InvalidArgumentError(_EXTENSION_MESSAGE.format(checked))
+    return checked
+
+
+def check_shell_args(
+    verb: str,
+    target: object,
+    options: object = None,
+    path: object = None,
+    file: object = None,
+    pattern: object = None,
+) -> ShellCommand:
+    """Validate a shell command's arguments on the client and build the command.
+
+    The checks run in the reference's order: target, options, grep pattern, file presence,
+    then the path (``ls``) or file (the others) rules.
+
+    Args:
+        verb: ``ls``, ``cat``, ``head``, ``tail``, ``grep`` or ``pwd``.
+        target: ``server`` or a client name.
+        options: the option string (``ls``, ``cat``, ``head``, ``tail``, ``grep``).
+        path: ``ls`` only: the optional path to list.
+        file: ``cat``/``head``/``tail``/``grep`` only: the file, required.
+        pattern: ``grep`` only: the pattern, required.
+
+    Returns:
+        The ``ShellCommand``; its ``path`` carries the ``ls`` path or the file.
+
+    Raises:
+        InvalidArgumentError: any argument breaks a rule, with the reference's message; also
+            for an unknown verb, or an argument the verb does not take.
+    """
+    checked_verb = _VERBS.get(verb)
+    if checked_verb is None:
+        raise InvalidArgumentError(f"unsupported shell command {verb!r}")
+    checked_target = _check_target(target)
+    if verb == "pwd":
+        if options or path or file or pattern:
+            raise InvalidArgumentError("this command does not accept extra args")
+        return ShellCommand(verb="pwd", target=checked_target)
+    checked_options = _check_options(options)
+    if verb == "ls":
+        if file is not None or pattern is not None:
+            raise InvalidArgumentError("ls takes an optional path, not a file or pattern")
+        return ShellCommand(
+            verb="ls",
+            target=checked_target,
+            options=checked_options,
+            path=_check_path(path) if path else None,
+        )
+    if path is not None:
+        raise InvalidArgumentError(f"{verb} takes a file, not a path")
+    checked_pattern: str | None = None
+    if verb == "grep":
+        if not pattern:
+            raise InvalidArgumentError("pattern is required but not specified.")
+        if not isinstance(pattern, str):
+            raise InvalidArgumentError("pattern is not str.")
+        checked_pattern = pattern
+    elif pattern is not None:
+        raise InvalidArgumentError(f"{verb} does not take a pattern")
+    if not file:
+        raise InvalidArgumentError("file is required but not specified.")
+    return ShellCommand(
+        verb=checked_verb,
+        target=checked_target,
+        options=checked_options,
+        path=_check_file(file),
+        pattern=checked_pattern,
+    )
+
+
+# --- server side: argument parsing (reference §7.2) ---------------------------------------------
+
+
+class _Spec(msgspec.Struct, frozen=True):
+    flags: str  # single-letter switches
+    valued: str  # single-letter options taking an int
+
+
+_SPECS = {
+    "ls": _Spec(flags="altSRu", valued=""),
+    "cat": _Spec(flags="nbsT", valued=""),
+    "head": _Spec(flags="", valued="cn"),
+    "tail": _Spec(flags="", valued="cn"),
+    "grep": _Spec(flags="nib", valued=""),
+}
+
+
+class _Parsed(msgspec.Struct):
+    flags: list[str]  # switches in the order given
+    values: list[tuple[str, int]]  # valued options in the order given
+    positionals: list[str]
+
+
+def _parse_options(spec: _Spec, tokens: Sequence[str]) -> _Parsed:
+    # argparse's short-option rules, as the reference's validators use them.
+    parsed = _Parsed(flags=[], values=[], positionals=[])
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if token == "--":
+            parsed.positionals.extend(tokens[i:])
+            break
+        if not token.startswith("-") or token == "-" or _INT_RE.fullmatch(token):
+            parsed.positionals.append(token)
+            continue
+        if token.startswith("--"):
+            raise InvalidArgumentError(f"unrecognized arguments: {token}")
+        for pos, letter in enumerate(token[1:], start=1):
+            if letter in spec.flags:
+                parsed.flags.append(letter)
+                continue
+            if letter not in spec.valued:
+                raise InvalidArgumentError(f"unrecognized arguments: {token}")
+            value = token[pos + 1 :]
+            if not value:
+                if i >= len(tokens) or (
+                    tokens[i].startswith("-") and not _INT_RE.fullmatch(tokens[i])
+                ):
+                    raise InvalidArgumentError(f"argument -{letter}: expected one argument")
+                value = tokens[i]
+                i += 1
+            if not _INT_RE.fullmatch(value):
+                raise InvalidArgumentError(f"argument -{letter}: invalid int value: '{value}'")
+            parsed.values.append((letter, int(value)))
+            break
+    return parsed
+
+
+def _check_server_file(file: str, text_only: bool) -> None:
+    if _PATH_RE.fullmatch(file) is None:
+        raise InvalidArgumentError(f"unsupported file {file}")
+    if file.startswith("/"):
+        raise InvalidArgumentError("absolute path is not allowed")
+    if ".." in file.split("/"):
+        raise InvalidArgumentError(".. in path name is not allowed")
+    if text_only and text_extension(file) not in TEXT_EXTENSIONS:
+        raise InvalidArgumentError(_EXTENSION_MESSAGE.format(file))
+
+
+def _tree_path(arg: str) -> str:
+    # "./a//b/" -> "a/b"; ".." never gets here (refused by the file rules).
+    return "/".join(part for part in arg.split("/") if part not in ("", "."))
+
+
+class _Output:
+    """Collects output text, cutting it at the byte cap with a visible marker."""
+
+    def __init__(self, limit: int = MAX_OUTPUT_BYTES) -> None:
+        self._parts: list[str] = []
+        self._room = limit
+        self.full = False
+
+    def write(self, text: str) -> None:
+        if self.full or not text:
+            return
+        data = text.encode("utf-8")
+        if len(data) <= self._room:
+            self._parts.append(text)
+            self._room -= len(data)
+            return
+        # Cut on a byte boundary; "ignore" drops a multi-byte character split by the cut.
+        self._parts.append(data[: self._room].decode("utf-8", "ignore"))
+        self._parts.append(TRUNCATION_MARKER)
+        self.full = True
+
+    def text(self) -> str:
+        return "".join(self._parts)
+
+
+def run_shell(command: ShellCommand, tree: FileTree) -> str:
+    """Execute a shell command over a workspace, as the server does for its targets.
+
+    Args:
+        command: the command (its ``target`` was already resolved to ``tree`` by the caller).
+        tree: the target site's workspace.
+
+    Returns:
+        What the coreutils command would print (a missing file gives e.g.
+        ``"cat: x.txt: No such file or directory\\n"``), capped at ``MAX_OUTPUT_BYTES``.
+
+    Raises:
+        InvalidArgumentError: the options or file break the reference's rules (unknown
+            option, bad option value, not exactly one file, unsupported characters, absolute
+            path, ``..``, non-text extension), or an unsupported grep pattern.
+    """
+    options = command.options or ""
+    if _OPTIONS_RE.fullmatch(options) is None:
+        raise InvalidArgumentError("options must be a string of only valid characters.")
+    tokens = options.split()
+    if command.verb == "pwd":
+        if tokens or command.path or command.pattern:
+            raise InvalidArgumentError("this command does not accept extra args")
+        return tree.display_root() + "\n"
+
+    parsed = _parse_options(_SPECS[command.verb], tokens)
+    positionals = list(parsed.positionals)
+    # The dedicated fields follow the options, as on the reference's command line; they are
+    # never read as options, so a grep pattern may start with "-".
+    if command.pattern is not None:
+        if command.verb != "grep":
+            raise InvalidArgumentError(f"{command.verb} does not take a pattern")
+        positionals.append(command.pattern)
+    if command.path:
+        positionals.append(command.path)
+
+    out = _Output()
+    if command.verb == "ls":
+        if len(positionals) > 1:
+            raise InvalidArgumentError(f"unrecognized arguments: {' '.join(positionals[1:])}")
+        if positionals:
+            _check_server_file(positionals[0], text_only=False)
+        _ls(tree, parsed.flags, positionals[0] if positionals else None, out)
+        return out.text()
+
+    pattern: str | None = None
+    if command.verb == "grep":
+        if not positionals:
+            raise InvalidArgumentError("the following arguments are required: pattern, file")
+        pattern = positionals.pop(0)
+    if not positionals:
+        raise InvalidArgumentError("the following arguments are required: file")
+    if len(positionals) != 1:
+        raise InvalidArgumentError("only one file is allowed")
+    file = positionals[0]
+    _check_server_file(file, text_only=True)
+
+    if command.verb == "grep":
+        assert pattern is not None
+        matcher = _compile(pattern, ignore_case="i" in parsed.flags)
+        data = _read_file(tree, "grep", file, out)
+        if data is not None:
+            _grep(data, matcher, "n" in parsed.flags, "b" in parsed.flags, out)
+    elif command.verb == "cat":
+        data = _read_file(tree, "cat", file, out)
+        if data is not None:
+            out.write(_decode(_cat(data, set(parsed.flags))))
+    else:
+        data = _read_file(tree, command.verb, file, out)
+        if data is not None:
+            mode, count = parsed.values[-1] if parsed.values else ("n", 10)
+            cut = _head if command.verb == "head" else _tail
+            out.write(_decode(cut(data, mode, count)))
+    return out.text()
+
+
+# --- server side: the commands ---------------------------------------------------------------
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _read_file(tree: FileTree, verb: str, file: str, out: _Output) -> bytes | None:
+    """The file's bytes, or None after writing the error text coreutils would print."""
+    path = _tree_path(file)
+    stat = tree.stat(path)
+    by_name = verb in ("cat", "grep")  # "cat: x: ..." vs "head: cannot open 'x' ..."
+    if stat is None:
+        if by_name:
+            out.write(f"{verb}: {file}: No such file or directory\n")
+        else:
+            out.write(f"{verb}: cannot open '{file}' for reading: No such file or directory\n")
+        return None
+    if stat.kind == "dir":
+        if by_name:
+            out.write(f"{verb}: {file}: Is a directory\n")
+        else:
+            out.write(f"{verb}: error reading '{file}': Is a directory\n")
+        return None
+    return tree.read(path)
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """Split after each newline, keeping it; a last line without one is kept as is."""
+    # Not bytes.splitlines: it also splits on "\r", and coreutils splits on "\n" only.
+    pieces = data.split(b"\n")
+    lines = [piece + b"\n" for piece in pieces[:-1]]
+    if pieces[-1]:
+        lines.append(pieces[-1])
+    return lines
+
+
+def _cat(data: bytes, flags: set[str]) -> bytes:
+    lines = _lines(data)
+    if "s" in flags:
+        squeezed: list[bytes] = []
+        for line in lines:
+            if line == b"\n" and squeezed and squeezed[-1] == b"\n":
+                continue
+            squeezed.append(line)
+        lines = squeezed
+    if "T" in flags:
+        lines = [line.replace(b"\t", b"^I") for line in lines]
+    if "b" in flags or "n" in flags:
+        numbered: list[bytes] = []
+        number = 0
+        for line in lines:
+            if "b" in flags and line == b"\n":  # -b numbers non-blank lines, overriding -n
+                numbered.append(line)
+                continue
+            number += 1
+            numbered.append(f"{number:>6}\t".encode() + line)
+        lines = numbered
+    return b"".join(lines)
+
+
+def _head(data: bytes, mode: str, count: int) -> bytes:
+    # A negative count means "all but the last |count|", as in GNU head.
+    if mode == "c":
+        return data[:count] if count >= 0 else data[: max(0, len(data) + count)]
+    lines = _lines(data)
+    keep = lines[:count] if count >= 0 else lines[: max(0, len(lines) + count)]
+    return b"".join(keep)
+
+
+def _tail(data: bytes, mode: str, count: int) -> bytes:
+    # GNU tail reads "-n -5" as "-n 5": the last |count| units.
+    count = abs(count)
+    if count == 0:
+        return b""
+    if mode == "c":
+        return data[-count:]
+    return b"".join(_lines(data)[-count:])
+
+
+def _grep(data: bytes, matcher: _Matcher, number: bool, offset: bool, out: _Output) -> None:
+    position = 0
+    for index, raw in enumerate(_lines(data), start=1):
+        text = _decode(raw[:-1] if raw.endswith(b"\n") else raw)
+        if matcher.search(text):
+            prefix = (f"{index}:" if number else "") + (f"{position}:" if offset else "")
+            out.write(prefix + text + "\n")
+            if out.full:
+                return
+        position += len(raw)
+
+
+# --- ls ----------------------------------------------------------------------------------------
+
+
+class _Entry(msgspec.Struct, frozen=True):
+    name: str
+    path: str  # tree path
+    stat: FileStat
+
+
+def _ls_order(flags: Sequence[str]) -> Literal["name", "time", "size"]:
+    # The last of -t/-S wins, as in coreutils; -u alone sorts by (access) time.
+    for letter in reversed(flags):
+        if letter == "t":
+            return "time"
+        if letter == "S":
+            return "size"
+    if "u" in flags and "l" not in flags:
+        return "time"
+    return "name"
+
+
+def _sorted(entries: list[_Entry], order: str) -> list[_Entry]:
+    by_name = sorted(entries, key=lambda e: e.name)
+    if order == "time":
+        return sorted(by_name, key=lambda e: -e.stat.mtime)
+    if order == "size":
+        return sorted(by_name, key=lambda e: -e.stat.size)
+    return by_name
+
+
+def _when(mtime: float) -> str:
+    try:
+        return datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return "????-??-?? ??:??"
+
+
+def _render(entries: list[_Entry], long: bool, total: bool, out: _Output) -> None:
+    if not long:
+        for entry in entries:
+            out.write(entry.name + "\n")
+        return
+    if total:
+        out.write(f"total {sum(-(-e.stat.size // 1024) for e in entries)}\n")
+    width = max((len(str(e.stat.size)) for e in entries), default=1)
+    for entry in entries:
+        kind = "d" if entry.stat.kind == "dir" else "-"
+        out.write(f"{kind} {entry.stat.size:>{width}} {_when(entry.stat.mtime)} {entry.name}\n")
+
+
+def _children(tree: FileTree, path: str, stat: FileStat, all_: bool) -> list[_Entry]:
+    entries: list[_Entry] = []
+    if all_:
+        parent = posixpath.dirname(path)
+        parent_stat = tree.stat(parent) if path else stat
+        entries.append(_Entry(name=".", path=path, stat=stat))
+        entries.append(_Entry(name="..", path=parent, stat=parent_stat or stat))
+    for name in tree.listdir(path):
+        if name.startswith(".") and not all_:
+            continue
+        child = f"{path}/{name}" if path else name
+        child_stat = tree.stat(child)
+        if child_stat is not None:  # refused (e.g. a symlink leaving the workspace): hidden
+            entries.append(_Entry(name=name, path=child, stat=child_stat))
+    return entries
+
+
+def _ls(tree: FileTree, flags: list[str], arg: str | None, out: _Output) -> None:
+    shown = arg if arg is not None else "."
+    root = _tree_path(arg or "")
+    stat = tree.stat(root)
+    if stat is None:
+        out.write(f"ls: cannot access '{shown}': No such file or directory\n")
+        return
+    long, all_, order = "l" in flags, "a" in flags, _ls_order(flags)
+    if stat.kind == "file":
+        _render([_Entry(name=shown, path=root, stat=stat)], long, total=False, out=out)
+        return
+    if "R" not in flags:
+        _render(_sorted(_children(tree, root, stat, all_), order), long, total=True, out=out)
+        return
+    # Depth-first pre-order with "<dir>:" headers and blank lines between blocks (ls -R).
+    stack: list[tuple[str, str, FileStat]] = [(shown, root, stat)]
+    first = True
+    while stack and not out.full:
+        label, path, dir_stat = stack.pop()
+        entries = _sorted(_children(tree, path, dir_stat, all_), order)
+        out.write(("" if first else "\n") + f"{label}:\n")
+        first = False
+        _render(entries, long, total=True, out=out)
+        subdirs = [e for e in entries if e.stat.kind == "dir" and e.name not in (".", "..")]
+        base = label.rstrip("/") or "/"
+        for entry in reversed(subdirs):
+            stack.append((f"{base}/{entry.name}", entry.path, entry.stat))
+
+
+# --- grep patterns: a linear-time subset of POSIX basic regular expressions --------------------
+
+_CLASSES: dict[str, Callable[[str], bool]] = {
+    "alpha": str.isalpha,
+    "digit": lambda c: c in string.digits,
+    "alnum": str.isalnum,
+    "upper": str.isupper,
+    "lower": str.islower,
+    "space": str.isspace,
+    "blank": lambda c: c in " \t",
+    "punct": lambda c: c in string.punctuation,
+    "xdigit": lambda c: c in string.hexdigits,
+    "cntrl": lambda c: ord(c) < 32 or ord(c) == 127,
+    "print": str.isprintable,
+    "graph": lambda c: c.isprintable() and not c.isspace(),
+}
+_UNSUPPORTED_ESCAPES = set("(){}|+?<>bBwWsS'`123456789")
+_DFA_CACHE_LIMIT = 1 << 16
+
+
+def _bad_pattern(pattern: str, reason: str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"unsupported grep pattern {pattern!r}: {reason}")
+
+
+class _Atom(msgspec.Struct, frozen=True):
+    """One single-character pattern position: ``test`` (inverted when ``negated``), maybe
+    starred. Negation is kept apart so that ``-i`` folds case before negating."""
+
+    test: Callable[[str], bool]
+    negated: bool = False
+    starred: bool = False
+
+
+def _bracket(pattern: str, start: int) -> tuple[_Atom, int]:
+    """Parse the bracket expression opening at ``start``; return its atom and the index after."""
+    i = start + 1
+    negated = i < len(pattern) and pattern[i] == "^"
+    if negated:
+        i += 1
+    chars: set[str] = set()
+    ranges: list[tuple[str, str]] = []
+    classes: list[Callable[[str], bool]] = []
+    first = True
+    while True:
+        if i >= len(pattern):
+            raise _bad_pattern(pattern, "unmatched [")
+        c = pattern[i]
+        if c == "]" and not first:
+            i += 1
+            break
+        first = False
+        if c == "[" and pattern[i + 1 : i + 2] == ":":
+            end = pattern.find(":]", i + 2)
+            name = pattern[i + 2 : end] if end != -1 else ""
+            if end == -1 or name not in _CLASSES:
+                raise _bad_pattern(pattern, "unknown character class")
+            classes.append(_CLASSES[name])
+            i = end + 2
+            continue
+        if c == "[" and pattern[i + 1 : i + 2] in (".", "="):
+            raise _bad_pattern(pattern, "collating elements are not supported")
+        if pattern[i + 1 : i + 2] == "-" and pattern[i + 2 : i + 3] not in ("", "]"):
+            low, high = c, pattern[i + 2]
+            if low > high:
+                raise _bad_pattern(pattern, "invalid range end")
+            ranges.append((low, high))
+            i += 3
+            continue
+        chars.add(c)
+        i += 1
+
+    def test(ch: str) -> bool:
+        return (
+            ch in chars
+            or any(low <= ch <= high for low, high in ranges)
+            or any(cls(ch) for cls in classes)
+        )
+
+    return _Atom(test, negated), i
+
+
+def _literal(c: str) -> Callable[[str], bool]:
+    return lambda ch: ch == c
+
+
+def _any(ch: str) -> bool:
+    return True
+
+
+class _Matcher:
+    """A compiled pattern: single-character atoms, each optionally starred, plus anchors.
+
+    Matching simulates the pattern's NFA as a bit set of positions, and memoises each
+    (state, character) step - a lazily built DFA - so a line costs one dict lookup per
+    character, whatever the pattern.
+    """
+
+    def __init__(
+        self,
+        atoms: list[_Atom],
+        anchored_start: bool,
+        anchored_end: bool,
+        literal: str | None,
+        ignore_case: bool,
+    ) -> None:
+        self._atoms = atoms
+        self._star = sum(1 << i for i, atom in enumerate(atoms) if atom.starred)
+        self._accept = 1 << len(atoms)
+        self._anchored_start = anchored_start
+        self._anchored_end = anchored_end
+        self._literal = literal
+        self._ignore_case = ignore_case
+        self._start = self._closure(1)
+        self._masks: dict[str, int] = {}
+        self._rows: dict[int, dict[str, int]] = {}  # state -> character -> next state
+        self._cached = 0
+
+    def _closure(self, states: int) -> int:
+        # A starred atom may match nothing: reaching it also reaches the next position.
+        while True:
+            extra = ((states & self._star) << 1) & ~states
+            if not extra:
+                return states
+            states |= extra
+
+    def _mask(self, ch: str) -> int:
+        mask = self._masks.get(ch)
+        if mask is None:
+            variants = {ch, ch.lower(), ch.upper()} if self._ignore_case else {ch}
+            mask = sum(
+                1 << i
+                for i, atom in enumerate(self._atoms)
+                if any(atom.test(v) for v in variants) != atom.negated
+            )
+            self._masks[ch] = mask
+        return mask
+
+    def _row(self, states: int) -> dict[str, int]:
+        row = self._rows.get(states)
+        if row is None:
+            if self._cached >= _DFA_CACHE_LIMIT:  # bound the memo; it is only a cache
+                self._rows.clear()
+                self._cached = 0
+            row = self._rows[states] = {}
+        return row
+
+    def _step(self, states: int, ch: str) -> int:
+        moved = states & self._mask(ch)
+        nxt = ((moved & ~self._star) << 1) | (moved & self._star)
+        if not self._anchored_start:
+            nxt |= 1  # a match may begin at any position
+        nxt = self._closure(nxt)
+        self._cached += 1
+        return nxt
+
+    def search(self, line: str) -> bool:
+        """True when the pattern matches somewhere in ``line`` (no newline)."""
+        if self._literal is not None:
+            needle, hay = self._literal, line
+            if self._ignore_case:
+                needle, hay = needle.lower(), hay.lower()
+            if self._anchored_start and self._anchored_end:
+                return hay == needle
+            if self._anchored_start:
+                return hay.startswith(needle)
+            if self._anchored_end:
+                return hay.endswith(needle)
+            return needle in hay
+        accept = 0 if self._anchored_end else self._accept  # accept early unless "$"
+        states = self._start
+        row = self._row(states)
+        for ch in line:
+            if states & accept:
+                return True
+            nxt = row.get(ch)
+            if nxt is None:
+                nxt = row[ch] = self._step(states, ch)
+            if not nxt:
+                return False
+            if nxt != states:
+                states = nxt
+                row = self._row(states)
+        return bool(states & self._accept)
+
+
+def _compile(pattern: str, ignore_case: bool) -> _Matcher:
+    """Compile a basic regular expression of the supported subset."""
+    anchored_start = pattern.startswith("^")
+    body_start = 1 if anchored_start else 0
+    atoms: list[_Atom] = []
+    literal_chars: list[str] | None = []
+    anchored_end = False
+    i = body_start
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "$" and i == len(pattern) - 1:
+            anchored_end = True
+            i += 1
+            continue
+        if c == "*" and atoms:
+            atoms[-1] = msgspec.structs.replace(atoms[-1], starred=True)
+            literal_chars = None
+            i += 1
+            continue
+        if c == "\\":
+            if i + 1 >= len(pattern):
+                raise _bad_pattern(pattern, "trailing backslash")
+            escaped = pattern[i + 1]
+            if escaped in _UNSUPPORTED_ESCAPES:
+                raise _bad_pattern(pattern, f"\\{escaped} is not supported")
+            atoms.append(_Atom(_literal(escaped)))
+            if literal_chars is not None:
+                literal_chars.append(escaped)
+            i += 2
+            continue
+        if c == "[":
+            atom, i = _bracket(pattern, i)
+            atoms.append(atom)
+            literal_chars = None
+            continue
+        if c == ".":
+            atoms.append(_Atom(_any))
+            literal_chars = None
+        else:  # a literal, including a leading "*" and a "^"/"$" in the middle
+            atoms.append(_Atom(_literal(c)))
+            if literal_chars is not None:
+                literal_chars.append(c)
+        i += 1
+    literal = "".join(literal_chars) if literal_chars is not None else None
+    return _Matcher(atoms, anchored_start, anchored_end, literal, ignore_case)

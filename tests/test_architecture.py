@@ -1,0 +1,123 @@
+"""The hexagon's rules, enforced: imports point inward and the core performs no I/O."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = {
+    "flare_core": ROOT / "flare_core",
+    "flare_ports": ROOT / "ports" / "flare_ports",
+    "flare_adapters": ROOT / "adapters" / "flare_adapters",
+    "flare_testing": ROOT / "testing" / "flare_testing",
+}
+# Which of our packages each package may import (inward only).
+ALLOWED = {
+    "flare_core": {"flare_core"},
+    "flare_ports": {"flare_core", "flare_ports"},
+    "flare_adapters": {"flare_core", "flare_ports", "flare_adapters"},
+    "flare_testing": {"flare_core", "flare_ports", "flare_adapters", "flare_testing"},
+}
+# Standard-library and third-party modules that mean I/O, concurrency or a clock.
+IO_MODULES = {
+    "aiohttp",
+    "asyncio",
+    "concurrent",
+    "glob",
+    "io",
+    "multiprocessing",
+    "os",
+    "pathlib",
+    "random",
+    "secrets",
+    "selectors",
+    "shutil",
+    "signal",
+    "socket",
+    "sqlite3",
+    "ssl",
+    "subprocess",
+    "tempfile",
+    "threading",
+    "time",
+    "websockets",
+    "zipfile",
+}
+# Calls that read a clock or entropy even from otherwise pure modules.
+FORBIDDEN_ATTR_CALLS = {
+    ("datetime", "now"),
+    ("datetime", "today"),
+    ("datetime", "utcnow"),
+    ("date", "today"),
+    ("uuid", "uuid1"),
+    ("uuid", "uuid4"),
+}
+FORBIDDEN_BUILTINS = {"open", "input", "print", "breakpoint"}
+
+
+def _modules(package: str) -> Iterator[tuple[Path, ast.Module]]:
+    for path in sorted(PACKAGES[package].rglob("*.py")):
+        yield path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def _imported_roots(tree: ast.Module) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module.split(".")[0]
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_imports_point_inward(package: str) -> None:
+    ours = set(PACKAGES)
+    violations = [
+        f"{path.relative_to(ROOT)}:{line} imports {root}"
+        for path, tree in _modules(package)
+        for line, root in _imported_roots(tree)
+        if root in ours and root not in ALLOWED[package]
+    ]
+    assert violations == []
+
+
+def test_core_imports_no_io_modules() -> None:
+    violations = [
+        f"{path.relative_to(ROOT)}:{line} imports {root}"
+        for path, tree in _modules("flare_core")
+        for line, root in _imported_roots(tree)
+        if root in IO_MODULES
+    ]
+    assert violations == []
+
+
+def test_core_makes_no_io_or_clock_calls() -> None:
+    violations = []
+    for path, tree in _modules("flare_core"):
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in FORBIDDEN_BUILTINS:
+                violations.append(f"{path.relative_to(ROOT)}:{node.lineno} calls {func.id}()")
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and (func.value.id, func.attr) in FORBIDDEN_ATTR_CALLS
+            ):
+                violations.append(
+                    f"{path.relative_to(ROOT)}:{node.lineno} calls {func.value.id}.{func.attr}()"
+                )
+    assert violations == []
+
+
+def test_scanner_catches_a_violation(tmp_path: Path) -> None:
+    # Guard against a scanner that silently finds nothing.
+    tree = ast.parse("import socket\nfrom time import monotonic\nopen('x')\n")
+    assert {root for _, root in _imported_roots(tree)} == {"socket", "time"}
+    assert any(isinstance(n, ast.Call) for n in ast.walk(tree))
+    assert len(list(_modules("flare_core"))) > 5
