@@ -42,6 +42,13 @@ from flare_core._commands import (
     Shutdown,
     SubmitJob,
 )
+from flare_core._connect import (
+    connect,
+    connect_async,
+    register_transport,
+    registered_schemes,
+    unregister_transport,
+)
 from flare_core._errors import (
     AuthenticationError,
     AuthorizationError,
@@ -64,6 +71,7 @@ from flare_core._errors import (
     SubmitTokenJobDeleted,
 )
 from flare_core._events import JobEvent
+from flare_core._flows import RetryPolicy
 from flare_core._info import (
     ClientInfo,
     JobInfo,
@@ -72,8 +80,10 @@ from flare_core._info import (
     SystemInfo,
     TargetType,
 )
+from flare_core._lifecycle import JobStatus
 from flare_core._principal import Grant, Principal
 from flare_core._replies import PROBLEM_CODES, Ok, Problem, Reply
+from flare_core._service import AdminService, ServiceConfig, ServicePorts, UserConfig
 
 __all__ = [
     "COMMAND_TYPES",
@@ -81,6 +91,7 @@ __all__ = [
     "AbortJob",
     "AddStudySite",
     "AddStudyUser",
+    "AdminService",
     "AuthenticationError",
     "AuthorizationError",
     "CheckStatus",
@@ -108,6 +119,7 @@ __all__ = [
     "JobNotDone",
     "JobNotFound",
     "JobNotRunning",
+    "JobStatus",
     "JobTimeout",
     "ListJobComponents",
     "ListJobs",
@@ -130,7 +142,10 @@ __all__ = [
     "ReportVersion",
     "ResetErrors",
     "Restart",
+    "RetryPolicy",
     "ServerInfo",
+    "ServiceConfig",
+    "ServicePorts",
     "SessionClosed",
     "SessionExpired",
     "ShellCommand",
@@ -143,4 +158,10 @@ __all__ = [
     "SubmitTokenJobDeleted",
     "SystemInfo",
     "TargetType",
+    "UserConfig",
+    "connect",
+    "connect_async",
+    "register_transport",
+    "registered_schemes",
+    "unregister_transport",
 ]

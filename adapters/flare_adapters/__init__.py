@@ -1,3 +1,5 @@
 """flare-adapters: sessions, transports, server, storage and engines around flare-core."""
 
-__all__: list[str] = []
+from flare_adapters.session import AsyncSession, Session
+
+__all__ = ["AsyncSession", "Session"]

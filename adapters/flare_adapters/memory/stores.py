@@ -1,0 +1,215 @@
+"""In-memory implementations of the service's store ports (jobs, tokens, studies, sites,
+sessions).
+
+They honour the same contracts as the durable stores: every read returns a copy, every write
+takes a whole value, and each store is safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from flare_core._lifecycle import is_terminal
+from flare_core._listing import normalize_study
+from flare_core._service.ports import SessionRecord
+from flare_core._studies import StudyRegistry
+from flare_core._tokens import TokenRecord, TokenScope
+
+__all__ = [
+    "MemoryJobStore",
+    "MemorySessionStore",
+    "MemorySiteStore",
+    "MemoryStudyStore",
+    "MemoryTokenStore",
+]
+
+
+def _submit_epoch(meta: Mapping[str, Any]) -> float:
+    value = meta.get("submit_time")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return 0.0
+
+
+def _starts(value: object, prefix: str | None) -> bool:
+    if not prefix:
+        return True
+    return isinstance(value, str) and value.lower().startswith(prefix.lower())
+
+
+class MemoryJobStore:
+    """Job metas in a dict (the ``JobStore`` port)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, dict[str, Any]] = {}
+
+    def add(self, meta: Mapping[str, Any]) -> None:
+        """Store a new job. Raises KeyError when its ``job_id`` already exists."""
+        job_id = str(meta["job_id"])
+        with self._lock:
+            if job_id in self._jobs:
+                raise KeyError(job_id)
+            self._jobs[job_id] = copy.deepcopy(dict(meta))
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """A copy of the job's meta, or None."""
+        with self._lock:
+            meta = self._jobs.get(job_id)
+            return None if meta is None else copy.deepcopy(meta)
+
+    def update(self, job_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Merge ``changes`` into the job's meta; a copy of the result, or None (no job)."""
+        with self._lock:
+            meta = self._jobs.get(job_id)
+            if meta is None:
+                return None
+            meta.update(copy.deepcopy(dict(changes)))
+            return copy.deepcopy(meta)
+
+    def remove(self, job_id: str) -> bool:
+        """Forget the job; False when it did not exist."""
+        with self._lock:
+            return self._jobs.pop(job_id, None) is not None
+
+    def query(
+        self,
+        *,
+        study: str | None = None,
+        id_prefix: str | None = None,
+        name_prefix: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Copies of the jobs matching every given filter (prefixes case-insensitive)."""
+        with self._lock:
+            return [
+                copy.deepcopy(meta)
+                for meta in self._jobs.values()
+                if (study is None or normalize_study(meta.get("study")) == study)
+                and _starts(meta.get("job_id"), id_prefix)
+                and _starts(meta.get("name"), name_prefix)
+            ]
+
+    def count(self, study: str) -> int:
+        """How many jobs (any status) belong to ``study``."""
+        with self._lock:
+            return sum(1 for m in self._jobs.values() if normalize_study(m.get("study")) == study)
+
+    def unfinished(self) -> list[dict[str, Any]]:
+        """Copies of the jobs that are not ``FINISHED:*``, oldest submit first."""
+        with self._lock:
+            live = [
+                copy.deepcopy(m)
+                for m in self._jobs.values()
+                if not is_terminal(str(m.get("status", "")))
+            ]
+        live.sort(key=_submit_epoch)
+        return live
+
+
+class MemoryTokenStore:
+    """Submit-token records keyed by ``TokenScope.key()`` (the ``TokenStore`` port)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, TokenRecord] = {}
+
+    def get(self, scope: TokenScope) -> TokenRecord | None:
+        """The record of ``scope``, or None (records are immutable, so no copy is needed)."""
+        with self._lock:
+            return self._records.get(scope.key())
+
+    def create(self, record: TokenRecord) -> bool:
+        """Store a new record; False (no change) when the scope already has one."""
+        key = record.scope.key()
+        with self._lock:
+            if key in self._records:
+                return False
+            self._records[key] = record
+            return True
+
+    def put(self, record: TokenRecord) -> None:
+        """Create or replace the record of ``record.scope``."""
+        with self._lock:
+            self._records[record.scope.key()] = record
+
+    def for_job(self, job_id: str) -> list[TokenRecord]:
+        """Every record pointing at ``job_id``."""
+        with self._lock:
+            return [r for r in self._records.values() if r.job_id == job_id]
+
+
+class MemoryStudyStore:
+    """The study registry, kept encoded so no caller can alias it (the ``StudyStore`` port)."""
+
+    def __init__(self, registry: StudyRegistry | None = None) -> None:
+        self._lock = threading.Lock()
+        self._data: bytes | None = None if registry is None else msgspec.json.encode(registry)
+
+    def load(self) -> StudyRegistry | None:
+        """A fresh copy of the registry, or None when there is none."""
+        with self._lock:
+            data = self._data
+        return None if data is None else msgspec.json.decode(data, type=StudyRegistry)
+
+    def save(self, registry: StudyRegistry) -> None:
+        """Replace the registry."""
+        data = msgspec.json.encode(registry)
+        with self._lock:
+            self._data = data
+
+
+class MemorySiteStore:
+    """The disabled-site set (the ``SiteStore`` port)."""
+
+    def __init__(self, disabled: frozenset[str] = frozenset()) -> None:
+        self._lock = threading.Lock()
+        self._disabled = set(disabled)
+
+    def disabled(self) -> frozenset[str]:
+        """The names of the disabled client sites."""
+        with self._lock:
+            return frozenset(self._disabled)
+
+    def set_disabled(self, name: str, disabled: bool) -> None:
+        """Add ``name`` to, or remove it from, the disabled set."""
+        with self._lock:
+            if disabled:
+                self._disabled.add(name)
+            else:
+                self._disabled.discard(name)
+
+
+class MemorySessionStore:
+    """Admin sessions keyed by session id (the ``SessionStore`` port)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[str, SessionRecord] = {}
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        """The session, or None."""
+        with self._lock:
+            return self._sessions.get(session_id)
+
+    def put(self, record: SessionRecord) -> None:
+        """Create or replace a session."""
+        with self._lock:
+            self._sessions[record.session_id] = record
+
+    def remove(self, session_id: str) -> None:
+        """Forget a session (no error when absent)."""
+        with self._lock:
+            self._sessions.pop(session_id, None)
+
+    def purge(self, idle_before: float) -> int:
+        """Forget the sessions last seen before ``idle_before``; the count."""
+        with self._lock:
+            stale = [k for k, r in self._sessions.items() if r.last_seen < idle_before]
+            for key in stale:
+                del self._sessions[key]
+            return len(stale)

@@ -1,0 +1,231 @@
+"""Bounded, safe zip handling: read untrusted archives, and write zip streams.
+
+Reading (``open_zip``) checks the central directory before anything is extracted or hashed:
+entry count, per-entry and total uncompressed size, compression ratio (zip bombs), member names
+(``flare_core._archive.is_safe_member``: no absolute paths, ``..``, backslashes, drive letters),
+symlink entries, encrypted entries and duplicate names. The result is a
+``flare_core._archive.ArchiveView``; member streams can never yield more than the declared
+size, because ``zipfile`` stops at it and checks the CRC.
+
+Writing (``stream_zip``) produces an archive incrementally from lazily read members, so a
+download is never whole in memory.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+from typing_extensions import Buffer
+
+from flare_core._archive import is_safe_member
+
+__all__ = [
+    "CHUNK_SIZE",
+    "DEFAULT_LIMITS",
+    "UnsafeZipError",
+    "ZipArchiveView",
+    "ZipLimits",
+    "ZipPacker",
+    "open_zip",
+    "stream_zip",
+]
+
+CHUNK_SIZE = 64 * 1024
+"""Bytes per chunk when streaming members."""
+
+# A fixed timestamp keeps produced archives byte-for-byte reproducible.
+_FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+class UnsafeZipError(ValueError):
+    """The archive is not a readable zip, or breaks a safety limit; the message says which."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZipLimits:
+    """The bounds ``open_zip`` enforces.
+
+    Attributes:
+        max_entries: most members (files and directories) allowed.
+        max_entry_size: largest uncompressed size of one member, bytes.
+        max_total_size: largest sum of uncompressed sizes, bytes.
+        max_ratio: largest uncompressed/compressed ratio of a member; only checked for members
+            bigger than ``ratio_floor`` (tiny members compress arbitrarily well legitimately).
+        ratio_floor: members up to this many uncompressed bytes skip the ratio check.
+    """
+
+    max_entries: int = 10_000
+    max_entry_size: int = 1024**3
+    max_total_size: int = 4 * 1024**3
+    max_ratio: float = 200.0
+    ratio_floor: int = 1024 * 1024
+
+
+DEFAULT_LIMITS = ZipLimits()
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    # Unix mode bits live in the high 16 bits of external_attr when the creator was Unix.
+    mode = info.external_attr >> 16
+    return info.create_system == 3 and stat.S_ISLNK(mode)
+
+
+def _check(infos: Sequence[zipfile.ZipInfo], limits: ZipLimits) -> None:
+    if len(infos) > limits.max_entries:
+        raise UnsafeZipError(f"archive has {len(infos)} entries; at most {limits.max_entries}")
+    seen: set[str] = set()
+    total = 0
+    for info in infos:
+        name = info.filename
+        if not is_safe_member(name):
+            raise UnsafeZipError(f"unsafe member name {name!r}")
+        if name in seen:
+            raise UnsafeZipError(f"duplicate member name {name!r}")
+        seen.add(name)
+        if _is_symlink(info):
+            raise UnsafeZipError(f"symbolic link member {name!r} is not allowed")
+        if info.flag_bits & 0x1:
+            raise UnsafeZipError(f"encrypted member {name!r} is not allowed")
+        if info.file_size > limits.max_entry_size:
+            raise UnsafeZipError(
+                f"member {name!r} is {info.file_size} bytes; at most {limits.max_entry_size}"
+            )
+        if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
+            info.compress_size, 1
+        ):
+            raise UnsafeZipError(f"member {name!r} has a suspicious compression ratio")
+        total += info.file_size
+        if total > limits.max_total_size:
+            raise UnsafeZipError(f"archive expands to more than {limits.max_total_size} bytes")
+
+
+class ZipArchiveView:
+    """An ``ArchiveView`` over a checked zip file object (see ``open_zip``)."""
+
+    def __init__(self, zf: zipfile.ZipFile) -> None:
+        self._zf = zf
+        self._infos = {info.filename: info for info in zf.infolist()}
+        self._names = [info.filename for info in zf.infolist()]
+
+    def names(self) -> Sequence[str]:
+        """Every member name, in archive order (directory entries end with ``/``)."""
+        return list(self._names)
+
+    def size(self, name: str) -> int:
+        """The uncompressed size of a member. Raises KeyError for an unknown name."""
+        return self._infos[name].file_size
+
+    def open(self, name: str) -> Iterator[bytes]:
+        """Stream a member's bytes. Raises KeyError (at the call) for an unknown name."""
+        info = self._infos[name]
+        return self._stream(info)
+
+    def _stream(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        try:
+            with self._zf.open(info) as member:
+                while chunk := member.read(CHUNK_SIZE):
+                    yield chunk
+        except zipfile.BadZipFile as exc:
+            raise UnsafeZipError(f"corrupt member {info.filename!r}: {exc}") from exc
+
+    def close(self) -> None:
+        """Release the underlying file object."""
+        self._zf.close()
+
+
+def open_zip(source: IO[bytes] | str, limits: ZipLimits = DEFAULT_LIMITS) -> ZipArchiveView:
+    """Open and check an untrusted zip archive.
+
+    Args:
+        source: a seekable binary file object, or a file path.
+        limits: the bounds to enforce.
+
+    Returns:
+        A view of the archive's members.
+
+    Raises:
+        UnsafeZipError: not a zip archive, or any check failed.
+    """
+    try:
+        zf = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        raise UnsafeZipError(f"not a valid zip archive: {exc}") from exc
+    try:
+        _check(zf.infolist(), limits)
+    except UnsafeZipError:
+        zf.close()
+        raise
+    return ZipArchiveView(zf)
+
+
+class _Sink(io.RawIOBase):
+    """An unseekable write-only buffer that hands out what was written since the last take."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Buffer) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._pos += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        # zipfile records offsets via tell(); an unseekable sink still knows its position.
+        return self._pos
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+def stream_zip(members: Iterable[tuple[str, Iterable[bytes]]]) -> Iterator[bytes]:
+    """Encode members as a deflated zip archive, yielding it in pieces as it is produced.
+
+    Args:
+        members: ``(archive name, content chunks)`` pairs; each content iterable is consumed
+            lazily, when its member is written. Names must be safe relative POSIX paths.
+
+    Yields:
+        Consecutive pieces of the archive (never empty).
+
+    Raises:
+        UnsafeZipError: a member name is unsafe.
+    """
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, chunks in members:
+            if not is_safe_member(name) or name.endswith("/"):
+                raise UnsafeZipError(f"unsafe member name {name!r}")
+            info = zipfile.ZipInfo(name, date_time=_FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            # force_zip64: the size is unknown up front and may exceed 4 GiB.
+            with zf.open(info, "w", force_zip64=True) as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    if data := sink.take():
+                        yield data
+            if data := sink.take():
+                yield data
+    if data := sink.take():
+        yield data
+
+
+class ZipPacker:
+    """The service's ``Packer`` port: downloads are streamed zip archives (``stream_zip``)."""
+
+    def pack(self, members: Iterable[tuple[str, Iterable[bytes]]]) -> Iterator[bytes]:
+        """Stream a zip archive of ``(archive name, content chunks)`` members, in order."""
+        return stream_zip(members)

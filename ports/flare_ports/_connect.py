@@ -1,0 +1,53 @@
+"""Typed ``connect``/``connect_async``: the core's URL-scheme registry, with port types.
+
+``flare_core.connect`` cannot name ``SessionSpec`` (the core imports no port), so it is typed
+``Any``; these wrappers call it and check the result, for callers who want static types.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flare_core
+from flare_core import InternalError
+from flare_ports._session_spec import AsyncSessionSpec, SessionSpec
+
+__all__ = ["connect", "connect_async"]
+
+
+def connect(
+    url: str, *, user: str, api_key: str | None = None, study: str = "default", **options: Any
+) -> SessionSpec:
+    """Open a logged-in session on ``url`` (``memory://``, ``http(s)://``, ``ws(s)://``).
+
+    Args:
+        url: where the system is; the scheme picks the transport.
+        user: the user name to log in as.
+        api_key: the user's secret API key (None for systems that need none, e.g. FakeFlare).
+        study: the study to bind the session to for its whole life.
+        **options: transport options (timeouts, retry policy, TLS context, download_dir, ...).
+
+    Returns:
+        A ``SessionSpec``; close it (or use it as a context manager) when done.
+
+    Raises:
+        InvalidArgumentError: bad URL, unknown scheme or bad study name.
+        NoConnection: the system could not be reached.
+        AuthenticationError: the login was rejected (``auth_code`` says why).
+    """
+    session = flare_core.connect(url, user=user, api_key=api_key, study=study, **options)
+    if not isinstance(session, SessionSpec):
+        raise InternalError(f"transport for {url!r} returned {type(session).__name__}")
+    return session
+
+
+async def connect_async(
+    url: str, *, user: str, api_key: str | None = None, study: str = "default", **options: Any
+) -> AsyncSessionSpec:
+    """Open a logged-in ``AsyncSessionSpec`` on ``url``; see ``connect`` for the arguments."""
+    session = await flare_core.connect_async(
+        url, user=user, api_key=api_key, study=study, **options
+    )
+    if not isinstance(session, AsyncSessionSpec):
+        raise InternalError(f"transport for {url!r} returned {type(session).__name__}")
+    return session

@@ -1,0 +1,133 @@
+"""The drivers' local file helpers: streamed zipping, safe extraction, path inspection."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from flare_adapters import _files
+from flare_adapters._files import extract_archive, inspect_path, list_dirs, zip_folder
+from flare_core import InternalError
+from flare_core._steps import PathInfo
+from tests.client.scripted import zip_bytes
+
+
+def build_tree(root: Path) -> Path:
+    folder = root / "my-job"
+    (folder / "app" / "config").mkdir(parents=True)
+    (folder / "app" / "custom").mkdir()
+    (folder / ".secret").mkdir()
+    (folder / "meta.json").write_text('{"name": "x"}')
+    (folder / ".env").write_text("A=1")
+    (folder / "app" / "config" / "config_fed_client.json").write_text("{}")
+    os.symlink(folder / "meta.json", folder / "linked.json")
+    os.symlink(root, folder / "linked-dir")
+    return folder
+
+
+def test_zip_folder_wraps_everything_in_the_folder_name(tmp_path: Path) -> None:
+    folder = build_tree(tmp_path)
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(zip_folder(str(folder)))))
+    assert archive.namelist() == [
+        "my-job/",
+        "my-job/.secret/",
+        "my-job/app/",
+        "my-job/.env",
+        "my-job/meta.json",
+        "my-job/app/config/",
+        "my-job/app/custom/",
+        "my-job/app/config/config_fed_client.json",
+    ]
+    assert archive.read("my-job/meta.json") == b'{"name": "x"}'
+    assert archive.testzip() is None
+
+
+def test_zip_folder_of_an_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(zip_folder(str(tmp_path / "empty")))))
+    assert archive.namelist() == ["empty/"]
+
+
+def test_zip_folder_streams_in_bounded_chunks(tmp_path: Path) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    payload = os.urandom(400_000)
+    (folder / "blob.bin").write_bytes(payload)
+    chunks = list(zip_folder(str(folder), chunk_size=4096))
+    assert len(chunks) > 10  # zlib emits about every 16 KiB
+    assert max(len(chunk) for chunk in chunks) < 64 * 1024
+    assert all(chunks)
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
+    assert archive.read("big/blob.bin") == payload
+
+
+def test_zip_folder_is_lazy(tmp_path: Path) -> None:
+    folder = build_tree(tmp_path)
+    stream = zip_folder(str(folder))
+    (folder / "late.txt").write_text("added before the first chunk was asked for")
+    names = zipfile.ZipFile(io.BytesIO(b"".join(stream))).namelist()
+    assert "my-job/late.txt" in names
+
+
+def test_extract_archive_creates_fresh_directories(tmp_path: Path) -> None:
+    data = zip_bytes({"job/": b"", "job/a.txt": b"A", "meta.json": b"{}"})
+    first = extract_archive(io.BytesIO(data), str(tmp_path / "new" / "parent"), "result")
+    second = extract_archive(io.BytesIO(data), str(tmp_path / "new" / "parent"), "result")
+    assert Path(first).name == "result"
+    assert Path(second).name == "result__1"
+    assert (Path(first) / "job" / "a.txt").read_text() == "A"
+    assert oct(Path(first).stat().st_mode & 0o777) == oct(0o755)
+    assert sorted(p.name for p in (tmp_path / "new" / "parent").iterdir()) == [
+        "result",
+        "result__1",
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        zip_bytes({"../evil.txt": b"x"}),
+        zip_bytes({"/abs.txt": b"x"}),
+        b"definitely not a zip",
+    ],
+)
+def test_extract_archive_refuses_bad_archives_and_leaves_nothing(
+    tmp_path: Path, data: bytes
+) -> None:
+    with pytest.raises(InternalError, match="downloaded archive refused"):
+        extract_archive(io.BytesIO(data), str(tmp_path), "result")
+    assert list(tmp_path.iterdir()) == []
+    assert not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_extract_archive_gives_up_after_max_suffix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_files, "MAX_SUFFIX", 2)
+    for name in ("r", "r__1", "r__2"):
+        (tmp_path / name).mkdir()
+    with pytest.raises(InternalError, match="no free directory name"):
+        extract_archive(io.BytesIO(zip_bytes({"a": b"1"})), str(tmp_path), "r")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "r__1", "r__2"]
+
+
+def test_inspect_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("x")
+    assert inspect_path("d/") == PathInfo(path=str(tmp_path / "d"), is_dir=True)
+    assert not inspect_path("f").is_dir
+    assert not inspect_path("missing").is_dir
+
+
+def test_list_dirs(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "c.txt").write_text("x")
+    assert sorted(list_dirs(str(tmp_path))) == ["a", "b"]
+    assert list_dirs(str(tmp_path / "c.txt")) == []
+    assert list_dirs(str(tmp_path / "missing")) == []

@@ -1,0 +1,183 @@
+"""Login, authentication, idle expiry, logout, API-key hashing and the control plane."""
+
+from __future__ import annotations
+
+import pytest
+
+from flare_adapters.memory.system import DEFAULT_USERS, build_memory_service
+from flare_core import (
+    AuthenticationError,
+    ListJobs,
+    Logout,
+    NoConnection,
+    Ok,
+    SessionExpired,
+    Shutdown,
+)
+from flare_core._service import hash_api_key, verify_api_key
+from flare_core._service._sessions import EXPIRED_MESSAGE
+from tests.service.helpers import ADMIN, LEAD, Harness
+
+
+def test_hash_and_verify_api_key() -> None:
+    stored = hash_api_key("s3cret", b"12345678", n=16)
+    assert stored.startswith("scrypt$16$8$1$")
+    assert verify_api_key("s3cret", stored)
+    assert not verify_api_key("S3cret", stored)
+    assert hash_api_key("s3cret", b"12345678", n=16) == stored
+    assert hash_api_key("s3cret", b"87654321", n=16) != stored
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["", "md5$x", "scrypt$16$8$1$zz$00", "scrypt$3$8$1$00$00", "scrypt$2097152$8$1$00$00"],
+)
+def test_verify_rejects_malformed_or_out_of_range_hashes(stored: str) -> None:
+    assert not verify_api_key("key", stored)
+
+
+def test_hash_rejects_short_salts_and_bad_parameters() -> None:
+    with pytest.raises(ValueError, match="salt"):
+        hash_api_key("k", b"short")
+    with pytest.raises(ValueError, match="parameters"):
+        hash_api_key("k", b"12345678", n=1000)
+
+
+def test_login_returns_a_grant_bound_to_the_study() -> None:
+    h = Harness()
+    grant = h.service.login(LEAD, LEAD, "default")
+    assert grant.idle_timeout == 1800.0
+    assert grant.principal.name == LEAD
+    assert grant.principal.org == "nvidia"
+    assert grant.principal.role == "lead"
+    assert grant.principal.study == "default"
+    assert grant.principal.session_id
+    assert grant.token not in grant.principal.session_id
+    assert h.service.authenticate(grant.token) == grant.principal
+
+
+@pytest.mark.parametrize(
+    ("user", "key"),
+    [(ADMIN, "wrong"), ("nobody@x.org", "nobody@x.org"), (ADMIN, None), (ADMIN, "")],
+)
+def test_login_rejects_bad_credentials_without_an_auth_code(user: str, key: str | None) -> None:
+    h = Harness()
+    with pytest.raises(AuthenticationError, match="Incorrect user name or password") as info:
+        h.service.login(user, key, "default")
+    assert info.value.auth_code is None
+
+
+def test_login_checks_the_study() -> None:
+    h = Harness()
+    with pytest.raises(AuthenticationError) as info:
+        h.service.login(ADMIN, ADMIN, "cancer")
+    assert info.value.auth_code == "AUTH_STUDY_NOT_CONFIGURED"
+    h.service.add_study("cancer", {"nvidia": ["site-1"]}, [LEAD])
+    with pytest.raises(AuthenticationError) as info:
+        h.service.login(ADMIN, ADMIN, "cancer")
+    assert info.value.auth_code == "AUTH_STUDY_USER_NOT_MAPPED"
+    with pytest.raises(AuthenticationError) as info:
+        h.service.login(ADMIN, ADMIN, "unknown")
+    assert info.value.auth_code == "AUTH_UNKNOWN_STUDY"
+    with pytest.raises(AuthenticationError) as info:
+        h.service.login(ADMIN, ADMIN, "Bad Study")
+    assert info.value.auth_code == "AUTH_INVALID_STUDY_NAME"
+    assert h.service.login(LEAD, LEAD, "cancer").principal.study == "cancer"
+
+
+def test_unknown_tokens_are_not_authenticated() -> None:
+    h = Harness()
+    with pytest.raises(AuthenticationError, match="not authenticated"):
+        h.service.authenticate("forged-token")
+
+
+def test_sessions_expire_after_the_idle_timeout_on_the_monotonic_clock() -> None:
+    h = Harness(idle_timeout=100.0)
+    grant = h.service.login(ADMIN, ADMIN, "default")
+    h.advance(99.0)
+    h.service.authenticate(grant.token)  # refreshes the idle timer
+    h.advance(100.0)
+    h.service.authenticate(grant.token)
+    h.advance(100.5)
+    with pytest.raises(SessionExpired, match=EXPIRED_MESSAGE):
+        h.service.authenticate(grant.token)
+    with pytest.raises(AuthenticationError):
+        h.service.authenticate(grant.token)
+
+
+def test_logout_is_idempotent_and_ends_the_session() -> None:
+    h = Harness()
+    grant = h.service.login(ADMIN, ADMIN, "default")
+    h.service.logout(grant.token)
+    h.service.logout(grant.token)
+    h.service.logout("never-issued")
+    with pytest.raises(AuthenticationError):
+        h.service.authenticate(grant.token)
+
+
+def test_logout_command_ends_the_callers_session() -> None:
+    h = Harness()
+    grant = h.service.login(ADMIN, ADMIN, "default")
+    principal = h.service.authenticate(grant.token)
+    assert h.ok(principal, Logout()) is None
+    with pytest.raises(AuthenticationError):
+        h.service.authenticate(grant.token)
+
+
+def test_add_user_lets_the_new_user_log_in() -> None:
+    h = Harness()
+    h.service.add_user("new@lab.org", "lab", "lead", "k3y")
+    principal = h.service.login("new@lab.org", "k3y", "default").principal
+    assert (principal.org, principal.role) == ("lab", "lead")
+    with pytest.raises(ValueError, match="non-empty"):
+        h.service.add_user("", "lab", "lead", "k")
+
+
+def test_a_shut_down_server_refuses_logins_and_calls_until_started() -> None:
+    h = Harness(sites=())
+    grant = h.service.login(ADMIN, ADMIN, "default")
+    principal = h.service.authenticate(grant.token)
+    assert h.ok(principal, Shutdown(target_type="server")) == {"server_status": "stopped"}
+    stopped = h.service.running
+    assert stopped is False
+    with pytest.raises(NoConnection):
+        h.service.login(ADMIN, ADMIN, "default")
+    with pytest.raises(NoConnection):
+        h.service.authenticate(grant.token)
+    assert h.problem(principal, ListJobs()).code == "no_connection"
+    before = h.service.start_time
+    h.service.start()
+    assert h.service.running
+    assert h.service.start_time > before
+    assert isinstance(h.reply(h.service.authenticate(grant.token), ListJobs()), Ok)
+
+
+def test_an_idle_session_still_expires_properly_after_other_logins() -> None:
+    h = Harness(idle_timeout=100.0)
+    stale = h.service.login(ADMIN, ADMIN, "default")
+    h.advance(5000.0)
+    h.service.login(LEAD, LEAD, "default")  # purges only sessions idle for a week
+    with pytest.raises(SessionExpired):
+        h.service.authenticate(stale.token)
+    forgotten = h.service.login(ADMIN, ADMIN, "default")
+    h.advance(8 * 24 * 3600.0)
+    h.service.login(LEAD, LEAD, "default")
+    with pytest.raises(AuthenticationError, match="not authenticated"):
+        h.service.authenticate(forgotten.token)
+
+
+def test_build_memory_service_defaults() -> None:
+    service, engine, clock = build_memory_service()
+    roles = {}
+    for name, org, role in DEFAULT_USERS:
+        principal = service.login(name, name, "default").principal
+        roles[name] = (principal.org, principal.role)
+        assert (org, role) == roles[name]
+    assert roles["admin@nvidia.com"] == ("nvidia", "project_admin")
+    assert roles["orgadmin@other.org"] == ("other", "org_admin")
+    assert [(s.name, s.org, s.connected) for s in service.sites()] == [
+        ("site-1", "nvidia", True),
+        ("site-2", "nvidia", True),
+    ]
+    assert clock.time() == 1_700_000_000.0
+    assert engine.running_jobs() == []
