@@ -139,7 +139,9 @@ def delete_job(core: ServiceCore, principal: Principal, command: DeleteJob) -> d
             core.ports.tokens.put(
                 tombstone(record, deleted_time=deleted_time, deleted_by=principal)
             )
-            marked += 1
+            # Private session tokens (DECISIONS §8) are tombstoned too, but the count reports
+            # only the caller-visible user tokens, as the reference does.
+            marked += record.scope.kind == "user"
     if not is_terminal(str(meta.get("status", ""))):
         _stop(core, meta)
     current = core.ports.jobs.get(job_id)

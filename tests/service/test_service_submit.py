@@ -291,3 +291,13 @@ def test_token_is_never_written_into_the_meta() -> None:
     job_id = h.submit(admin, token=TOKEN)
     meta = h.ok(admin, GetJobMeta(job_id=job_id))
     assert TOKEN not in json.dumps(meta)
+
+
+def test_delete_tombstones_private_tokens_without_counting_them() -> None:
+    h = Harness()
+    admin = h.login()
+    job_id = h.submit(admin, token="session.abc", scope="session")
+    h.advance(20.0)
+    deleted = h.ok(admin, DeleteJob(job_id=job_id))
+    assert deleted == {"job_id": job_id, "submit_records_marked_deleted": 0}
+    assert [r.state for r in h.system.ports.tokens.for_job(job_id)] == ["job_deleted"]
