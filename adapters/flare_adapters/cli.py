@@ -1,0 +1,130 @@
+"""The ``flare-core`` command line: create a server workspace and serve it.
+
+    flare-core init DIR [--user NAME] [--org ORG] [--site NAME ...] [--port N]
+        writes DIR/flare-core.json with one project admin and a few simulated sites, and prints
+        the admin's API key once (only its scrypt hash is stored);
+    flare-core serve DIR [--host 127.0.0.1] [--port N]
+        runs the server until SIGINT/SIGTERM, printing ``serving on http://HOST:PORT`` once the
+        socket is bound (``--port 0`` picks a free port).
+
+Subcommands are registered in ``COMMANDS`` (name -> (configure parser, run)); others (``demo``,
+the session commands) plug in the same way. Exit codes: 0 success, 1 runtime failure, 2 usage
+or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Final, TextIO
+
+from flare_adapters.server.config import DEFAULT_PORT, ConfigError, init_workspace, load_config
+from flare_adapters.server.runtime import run_server
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+Run = Callable[[argparse.Namespace, TextIO], int]
+
+
+def _configure_init(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", help="the workspace directory to create")
+    parser.add_argument("--user", default="admin@nvidia.com", help="the admin user's name")
+    parser.add_argument("--org", default="nvidia", help="the server's and the admin's org")
+    parser.add_argument(
+        "--site",
+        dest="sites",
+        action="append",
+        help="a simulated client site (repeatable; default: site-1 and site-2)",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="the port to serve on")
+
+
+def _run_init(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        config, api_key = init_workspace(
+            args.dir,
+            admin_user=args.user,
+            org=args.org,
+            sites=args.sites or ("site-1", "site-2"),
+            port=args.port,
+        )
+    except FileExistsError as exc:
+        print(f"flare-core init: {exc}", file=sys.stderr)
+        return 2
+    print(f"created workspace {args.dir}", file=out)
+    print(f"admin user: {config.users[0].name}", file=out)
+    print(f"admin API key (shown once, store it safely): {api_key}", file=out)
+    print(f"sites: {', '.join(site.name for site in config.sites)}", file=out)
+    print(f"next: flare-core serve {args.dir}", file=out)
+    return 0
+
+
+def _configure_serve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", help="the workspace directory (see 'flare-core init')")
+    parser.add_argument("--host", default=None, help="address to listen on (default: config)")
+    parser.add_argument("--port", type=int, default=None, help="port (0: any free port)")
+
+
+async def _serve(args: argparse.Namespace, out: TextIO) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    async with run_server(args.dir, host=args.host, port=args.port) as server:
+        print(f"serving on {server.http_url}", file=out, flush=True)
+        await stop.wait()
+    print("stopped", file=out, flush=True)
+
+
+def _run_serve(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        load_config(args.dir)  # fail early, with a clear message, before binding anything
+        asyncio.run(_serve(args, out))
+    except ConfigError as exc:
+        print(f"flare-core serve: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"flare-core serve: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Run]]] = {
+    "init": ("create a server workspace", _configure_init, _run_init),
+    "serve": ("run the server of a workspace", _configure_serve, _run_serve),
+}
+"""Subcommand name -> (help, add its arguments, run it)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="flare-core", description="Serve and drive a federated-learning admin system."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, configure, _) in COMMANDS.items():
+        configure(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the CLI.
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+        out: where normal output goes (default: stdout).
+
+    Returns:
+        The process exit code.
+    """
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command][2](args, out or sys.stdout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

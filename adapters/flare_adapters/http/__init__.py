@@ -1,0 +1,1 @@
+"""The HTTP API shared by the server and the HTTP client: the route table and OpenAPI."""

@@ -1,0 +1,414 @@
+"""The HTTP client transport (aiohttp): ``AsyncHttpTransport`` and its sync flavour.
+
+Every command travels as the request that ``flare_adapters.http.routes`` - the table the
+server is built from - says: ``command_to_request`` gives method, path, query, JSON body and
+headers, so client and server cannot drift apart. Replies come back as ``{"kind": "ok", ...}``
+JSON or as ``application/problem+json`` documents, which decode straight into ``Problem``
+replies naming the server's exception and its attributes.
+
+Job folders go up as a streamed ``application/zip`` request body and archives come down as a
+streamed response body: neither is ever whole in memory. Uploads and downloads report
+``TransferProgress`` to the optional ``progress`` callback.
+
+Deadlines: a call must complete within its timeout; an upload or download may take as long as
+it needs but fails once ``timeout`` seconds pass without a byte moving. Foreign failures
+(aiohttp, ssl, timeouts, msgspec) are translated in one place, ``_translate``: failing to
+reach the server, a timeout or a stream that broke off become ``NoConnection``; an answer the
+client cannot read becomes ``InternalError``. HTTP has no event source, so waits between
+polls simply sleep (capped by ``max_poll_interval``).
+
+``connect("http://host:port", ...)`` goes through ``http_transport`` (entry points ``http``
+and ``https`` of the ``flare_core.transports`` group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from typing import Any, Final, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
+
+import aiohttp
+import msgspec
+import yarl
+
+from flare_adapters._loop_thread import ThreadedTransport
+from flare_adapters._network import (
+    CallerCode,
+    ChunkPump,
+    NetworkOptions,
+    NetworkTransportFactory,
+    login_with_retries,
+    op_name,
+)
+from flare_adapters.http.routes import LOGIN_PATH, LoginRequest, command_to_request
+from flare_core._commands import Command
+from flare_core._errors import InternalError, InvalidArgumentError, NoConnection
+from flare_core._principal import Grant
+from flare_core._replies import Ok, Problem, Reply
+from flare_ports._transport import ChunkSink
+from flare_ports.wire import WireError, json_codec
+
+__all__ = ["AsyncHttpTransport", "HttpTransport", "http_transport", "open_http_transport"]
+
+_JSON: Final = "application/json"
+_PROBLEM: Final = "application/problem+json"
+_ZIP: Final = "application/zip"
+_UNAVAILABLE: Final = frozenset({502, 503, 504})
+_encode_json = msgspec.json.Encoder().encode
+_decode_grant = msgspec.json.Decoder(Grant).decode
+
+T = TypeVar("T")
+
+
+def _translated(exc: BaseException, timeout: float) -> Exception | None:
+    """The domain exception for a foreign one, most specific first (None: not foreign)."""
+    if isinstance(exc, aiohttp.InvalidURL):
+        return InvalidArgumentError(f"invalid server URL: {exc}")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return NoConnection(f"cannot connect to server: certificate rejected ({exc})")
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return NoConnection(f"cannot connect to server: TLS failed ({exc})")
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return NoConnection("cannot connect to server: connection timed out")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return NoConnection(f"connection to server broke off mid-stream ({exc})")
+    if isinstance(exc, TimeoutError):
+        return NoConnection(f"no reply from server within {timeout:g}s")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return NoConnection(f"cannot connect to server: {exc or type(exc).__name__}")
+    if isinstance(exc, msgspec.MsgspecError | WireError):
+        return InternalError(f"unreadable reply from server: {exc}")
+    return None
+
+
+@contextlib.contextmanager
+def _translate(timeout: float, caller: CallerCode | None = None) -> Iterator[None]:
+    """The one place foreign errors become domain exceptions (chained with ``from``)."""
+    try:
+        yield
+    except Exception as exc:
+        if caller is not None and caller.error is not None:
+            raise caller.error from None
+        domain = _translated(exc, timeout)
+        if domain is None:
+            raise
+        raise domain from exc
+
+
+def _reply_of(status: int, content_type: str, body: bytes) -> Reply:
+    """Decode a JSON reply or a problem document.
+
+    Raises:
+        NoConnection: a gateway answered instead of the server (502/503/504 without a
+            problem document).
+        WireError: the body does not decode (translated by the caller).
+    """
+    if content_type in (_JSON, _PROBLEM):
+        return json_codec.decode_reply(body)
+    if status in _UNAVAILABLE:
+        raise NoConnection(f"cannot connect to server: HTTP {status} from a gateway")
+    return Problem.from_exception(InternalError(f"unexpected HTTP {status} reply ({content_type})"))
+
+
+def _base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidArgumentError(f"expected an http(s)://host[:port] URL, got {url!r}")
+    if parts.query or parts.fragment:
+        raise InvalidArgumentError(f"server URL must not have a query or fragment: {url!r}")
+    return f"{parts.scheme.lower()}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+class AsyncHttpTransport:
+    """An ``AsyncTransport`` over the server's HTTP API.
+
+    Create it with ``open`` (which logs in) on the event loop that will use it.
+
+    Args:
+        url: ``http(s)://host:port`` (a path prefix is kept, for servers behind a proxy).
+        options: timeouts, TLS, progress, chunk size.
+    """
+
+    def __init__(self, url: str, options: NetworkOptions | None = None) -> None:
+        self._base = _base_url(url)
+        self._options = options or NetworkOptions()
+        self._http: aiohttp.ClientSession | None = None
+        self._grant: Grant | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        user: str,
+        api_key: str | None = None,
+        study: str = "default",
+        options: NetworkOptions | None = None,
+    ) -> AsyncHttpTransport:
+        """Connect to ``url`` and log in (connection failures retried per ``options.retry``).
+
+        Raises:
+            NoConnection: the server could not be reached.
+            AuthenticationError: the login was rejected (``auth_code`` says why).
+            InvalidArgumentError: a malformed URL.
+        """
+        transport = cls(url, options)
+        try:
+            await login_with_retries(
+                transport._options.retry, lambda: transport.login(user, api_key, study)
+            )
+        except BaseException:
+            await transport.aclose()
+            raise
+        return transport
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def grant(self) -> Grant | None:
+        """The login's grant (token, principal, idle timeout), once logged in."""
+        return self._grant
+
+    @property
+    def closed(self) -> bool:
+        """True once ``aclose`` ran."""
+        return self._closed
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise NoConnection("transport is closed")
+        if self._http is None:
+            ssl_option: ssl.SSLContext | bool = self._options.ssl or True
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=ssl_option),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self._options.connect_timeout
+                ),
+                trust_env=False,
+                auto_decompress=True,
+            )
+            # aiohttp silently resends GET/PUT/DELETE once when the connection fails under
+            # them. PUT and DELETE routes carry mutations that must never be replayed
+            # (DECISIONS §7), and the session's flows already retry what is idempotent, so
+            # the transport sends every request exactly once. aiohttp has no public switch.
+            self._http._retry_connection = False
+        return self._http
+
+    def _url(self, path: str, query: list[tuple[str, str]]) -> yarl.URL:
+        # ``encoded=True``: the route table percent-encoded the path; letting yarl normalise
+        # it would turn "%2E%2E" back into ".." and reach another route.
+        text = self._base + path
+        if query:
+            text += "?" + urlencode(query, quote_via=quote)
+        return yarl.URL(text, encoded=True)
+
+    def _headers(self, extra: dict[str, str]) -> dict[str, str]:
+        headers = {"Accept": f"{_JSON}, {_PROBLEM}", **extra}
+        if self._grant is not None:
+            headers["Authorization"] = f"Bearer {self._grant.token}"
+        return headers
+
+    # --- login --------------------------------------------------------------------------------
+
+    async def login(self, user: str, api_key: str | None, study: str) -> Grant:
+        """``POST /v1/sessions``: log in and keep the bearer token.
+
+        Raises:
+            NoConnection: the server could not be reached.
+            AuthenticationError: the login was rejected.
+        """
+        timeout = self._options.connect_timeout + self._options.timeout
+        body = _encode_json(LoginRequest(user=user, api_key=api_key, study=study))
+        with _translate(timeout):
+            async with asyncio.timeout(timeout):
+                async with self._session().post(
+                    self._url(LOGIN_PATH, []),
+                    data=body,
+                    headers=self._headers({"Content-Type": _JSON}),
+                ) as response:
+                    data = await response.read()
+                    if response.status in (200, 201):
+                        self._grant = _decode_grant(data)
+                        return self._grant
+                    reply = _reply_of(response.status, response.content_type, data)
+        if isinstance(reply, Problem):
+            raise reply.to_exception()
+        raise InternalError(f"login answered HTTP {response.status} without a grant")
+
+    # --- AsyncTransport -------------------------------------------------------------------------
+
+    async def acall(self, command: Command, timeout: float | None) -> Reply:
+        """Send ``command`` as its route's request (see ``flare_ports.AsyncTransport``).
+
+        Raises:
+            NoConnection: the server could not be reached or did not answer in time.
+            InternalError: the answer could not be read.
+        """
+        limit = self._options.call_timeout(timeout)
+        request = command_to_request(command)
+        headers = self._headers(request.headers)
+        data: bytes | None = None
+        if request.json_body is not None:
+            data = _encode_json(request.json_body)
+            headers["Content-Type"] = _JSON
+        with _translate(limit):
+            async with asyncio.timeout(limit):
+                async with self._session().request(
+                    request.method,
+                    self._url(request.path, request.query),
+                    data=data,
+                    headers=headers,
+                ) as response:
+                    body = await response.read()
+                    return _reply_of(response.status, response.content_type, body)
+
+    async def aupload(
+        self, command: Command, chunks: AsyncIterable[bytes], timeout: float | None
+    ) -> Reply:
+        """Stream ``chunks`` as the request body of ``command``'s route.
+
+        The deadline is idle-based: it fails when ``timeout`` seconds pass without a chunk
+        going out or, once all went out, without the reply.
+
+        Raises:
+            NoConnection: the server could not be reached, went silent or cut the upload.
+            Exception: whatever producing ``chunks`` or the progress callback raised.
+        """
+        limit = self._options.call_timeout(timeout)
+        request = command_to_request(command)
+        headers = self._headers({**request.headers, "Content-Type": _ZIP})
+        caller = CallerCode(self._options.progress, op_name(command))
+        loop = asyncio.get_running_loop()
+        with _translate(limit, caller):
+            async with asyncio.timeout(loop.time() + limit) as deadline:
+                pump = ChunkPump(chunks, caller)
+
+                async def body() -> AsyncIterator[bytes]:
+                    sent = 0
+                    while (chunk := await pump.next()) is not None:
+                        yield chunk
+                        sent += len(chunk)
+                        deadline.reschedule(loop.time() + limit)
+                        caller.report("upload", sent)
+                    caller.report("upload", sent, done=True)
+
+                try:
+                    async with self._session().request(
+                        request.method,
+                        self._url(request.path, request.query),
+                        data=body(),
+                        headers=headers,
+                    ) as response:
+                        data = await response.read()
+                        if caller.error is not None:  # the server answered a partial upload
+                            raise caller.error
+                        return _reply_of(response.status, response.content_type, data)
+                finally:
+                    # aiohttp may abandon ``body`` mid-way: the pump must stop before we
+                    # return, so that the caller can close ``chunks``.
+                    await pump.stop()
+
+    async def adownload(self, command: Command, sink: ChunkSink, timeout: float | None) -> Reply:
+        """Stream the archive of a download command into ``sink`` (idle-based deadline, as
+        ``aupload``).
+
+        Returns:
+            ``Ok({"bytes": n})`` once the whole archive went into ``sink``, or the server's
+            ``Problem`` (then ``sink`` was never called).
+
+        Raises:
+            NoConnection: the server could not be reached, went silent or cut the stream.
+            Exception: whatever ``sink`` or the progress callback raised.
+        """
+        limit = self._options.call_timeout(timeout)
+        request = command_to_request(command)
+        caller = CallerCode(self._options.progress, op_name(command))
+        loop = asyncio.get_running_loop()
+        with _translate(limit, caller):
+            async with asyncio.timeout(loop.time() + limit) as deadline:
+                async with self._session().request(
+                    request.method,
+                    self._url(request.path, request.query),
+                    headers=self._headers({**request.headers, "Accept": f"{_ZIP}, {_PROBLEM}"}),
+                ) as response:
+                    if response.status != 200 or response.content_type != _ZIP:
+                        body = await response.read()
+                        return _reply_of(response.status, response.content_type, body)
+                    received = 0
+                    async for chunk in response.content.iter_chunked(self._options.chunk_size):
+                        caller.call(sink, chunk)
+                        received += len(chunk)
+                        deadline.reschedule(loop.time() + limit)
+                        caller.report("download", received)
+                    caller.report("download", received, done=True)
+                    return Ok(value={"bytes": received})
+
+    def monotonic(self) -> float:
+        """Real monotonic time."""
+        return time.monotonic()
+
+    async def asleep(self, seconds: float, wake_on: str | None) -> bool:
+        """Sleep (capped by ``max_poll_interval``); HTTP has no event source to wake on."""
+        await asyncio.sleep(self._options.sleep_for(seconds))
+        return False
+
+    async def aclose(self) -> None:
+        """Close the connection pool (idempotent; does not log out)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._http is not None:
+            await self._http.close()
+
+
+class HttpTransport(ThreadedTransport):
+    """The sync ``Transport`` flavour: an ``AsyncHttpTransport`` on a private loop thread."""
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        *,
+        user: str,
+        api_key: str | None = None,
+        study: str = "default",
+        options: NetworkOptions | None = None,
+    ) -> HttpTransport:
+        """Start the loop thread, connect and log in.
+
+        Raises:
+            NoConnection: the server could not be reached.
+            AuthenticationError: the login was rejected.
+        """
+        return cls.open(
+            lambda: AsyncHttpTransport.open(
+                url, user=user, api_key=api_key, study=study, options=options
+            ),
+            name="flare-http",
+        )
+
+
+async def open_http_transport(
+    url: str,
+    *,
+    user: str,
+    api_key: str | None,
+    study: str,
+    options: NetworkOptions,
+    extra: dict[str, Any],
+) -> AsyncHttpTransport:
+    """The opener ``http_transport`` uses (no HTTP-specific options exist)."""
+    return await AsyncHttpTransport.open(
+        url, user=user, api_key=api_key, study=study, options=options
+    )
+
+
+http_transport: Final = NetworkTransportFactory("http", open_http_transport, frozenset())
+"""The ``http``/``https`` transport factory: entry points
+``http = "flare_adapters.http.client:http_transport"`` and
+``https = "flare_adapters.http.client:http_transport"``."""

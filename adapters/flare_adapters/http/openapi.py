@@ -1,0 +1,195 @@
+"""The OpenAPI 3.1 document of the HTTP API, generated from the route table and the structs.
+
+Nothing here is written by hand per endpoint: paths, parameters and bodies come from
+``routes.ROUTES`` and the commands' msgspec JSON schemas, so the document cannot drift from
+what the server accepts. ``GET /v1/openapi.json`` serves it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Final
+
+import msgspec
+
+import flare_core as fc
+from flare_adapters.http.problems import PROBLEM_CONTENT_TYPE, ProblemDetails
+from flare_adapters.http.routes import (
+    LOGIN_PATH,
+    OPENAPI_PATH,
+    ROUTES,
+    WS_PATH,
+    LoginRequest,
+    Route,
+)
+
+__all__ = ["build_openapi"]
+
+_REF: Final = "#/components/schemas/{name}"
+_ERROR_STATUSES: Final = ("400", "401", "403", "404", "409", "410", "413", "422", "500", "503")
+_ZIP: Final = {"schema": {"type": "string", "contentMediaType": "application/zip"}}
+
+
+def _schemas() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    types: list[Any] = [
+        *(route.command for route in ROUTES),
+        fc.Ok,
+        ProblemDetails,
+        fc.Grant,
+        LoginRequest,
+        fc.JobEvent,
+    ]
+    refs, components = msgspec.json.schema_components(types, ref_template=_REF)
+    by_name = {t.__name__: ref for t, ref in zip(types, refs, strict=True)}
+    return by_name, components
+
+
+def _problem_responses() -> dict[str, Any]:
+    return {status: {"$ref": "#/components/responses/Problem"} for status in _ERROR_STATUSES}
+
+
+def _operation(route: Route, schema: dict[str, Any]) -> dict[str, Any]:
+    properties: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", ()))
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": properties[name]}
+        for name in route.path_params
+    ]
+    parameters += [
+        {
+            "name": header,
+            "in": "header",
+            "required": False,
+            "description": f"The command's ``{name}`` field.",
+            "schema": {"type": "string"},
+        }
+        for name, header in route.headers.items()
+    ]
+    operation: dict[str, Any] = {
+        "operationId": route.op,
+        "summary": route.summary,
+        "tags": [route.tag],
+        "security": [{"bearerAuth": []}],
+    }
+    if route.fields_in_query:
+        for name in route.field_names:
+            parameter = {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": properties[name],
+            }
+            if properties[name].get("type") == "array" or any(
+                option.get("type") == "array" for option in properties[name].get("anyOf", ())
+            ):
+                parameter |= {"style": "form", "explode": True}
+            parameters.append(parameter)
+    else:
+        body = {
+            "type": "object",
+            "properties": {name: properties[name] for name in route.field_names},
+            "required": [name for name in route.field_names if name in required],
+        }
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": body}},
+        }
+    if route.transfer == "upload":
+        operation["requestBody"] = {"required": True, "content": {"application/zip": _ZIP}}
+    operation["parameters"] = parameters
+    if route.transfer == "download":
+        ok: dict[str, Any] = {
+            "description": "The archive, streamed.",
+            "content": {"application/zip": _ZIP},
+        }
+    else:
+        ok = {
+            "description": "The command's result.",
+            "content": {"application/json": {"schema": {"$ref": _REF.format(name="Ok")}}},
+        }
+    operation["responses"] = {"200": ok, **_problem_responses()}
+    return operation
+
+
+def build_openapi(*, version: str = "0.1.0") -> dict[str, Any]:
+    """Generate the OpenAPI 3.1 document.
+
+    Args:
+        version: the API implementation version to advertise in ``info.version``.
+
+    Returns:
+        The document as a JSON-able dict (a fresh copy on every call).
+    """
+    refs, components = _schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        schema = copy.deepcopy(components[route.command.__name__])
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schema)
+    paths.setdefault(LOGIN_PATH, {})["post"] = {
+        "operationId": "login",
+        "summary": "Log in: bind a new session to one study and get a bearer token.",
+        "tags": ["sessions"],
+        "security": [],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": refs["LoginRequest"]}},
+        },
+        "responses": {
+            "201": {
+                "description": "The session's grant.",
+                "content": {"application/json": {"schema": refs["Grant"]}},
+            },
+            **_problem_responses(),
+        },
+    }
+    paths[WS_PATH] = {
+        "get": {
+            "operationId": "websocket",
+            "summary": "Upgrade to the WebSocket protocol (see flare_adapters.server.ws).",
+            "tags": ["sessions"],
+            "security": [{"bearerAuth": []}, {}],
+            "responses": {"101": {"description": "Switching protocols."}, **_problem_responses()},
+        }
+    }
+    paths[OPENAPI_PATH] = {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document.",
+            "tags": ["meta"],
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "The OpenAPI document.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "flare-core admin API",
+            "version": version,
+            "description": (
+                "Drive a federated-learning job system: one route per SessionSpec command. "
+                "Errors are application/problem+json documents naming the domain exception."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "tags": [{"name": name} for name in ("jobs", "system", "sites", "studies", "sessions")],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "responses": {
+                "Problem": {
+                    "description": "The request failed; the body names the error.",
+                    "content": {
+                        PROBLEM_CONTENT_TYPE: {
+                            "schema": {"$ref": _REF.format(name="ProblemDetails")}
+                        }
+                    },
+                }
+            },
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,349 @@
+"""The aiohttp application exposing any ``Backend`` over HTTP (``/v1/...``) and WebSocket.
+
+``build_app(backend, settings)`` wires:
+
+- one handler per route of ``flare_adapters.http.routes.ROUTES`` (the same table the client
+  uses), plus ``POST /v1/sessions`` (login), ``GET /v1/openapi.json`` and ``GET /v1/ws``;
+- middlewares: ``problems`` (every failure becomes ``application/problem+json``; unexpected
+  exceptions are logged and answered with an opaque ``InternalError``, never a traceback or a
+  path) and ``auth`` (``Authorization: Bearer <token>`` resolved through
+  ``Backend.authenticate`` on every request, except login and the OpenAPI document);
+- bounded bodies: JSON bodies up to ``max_json_bytes`` (413 beyond), uploads streamed to a
+  spool file up to ``max_upload_bytes`` and checked with zipsafe before the backend sees them;
+- a thread pool running the synchronous backend calls, so the event loop never blocks.
+
+Downloads are streamed: the backend's archive iterator is pulled chunk by chunk in the pool and
+written with backpressure (``await response.write``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import tempfile
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final
+
+import msgspec
+from aiohttp import web
+
+import flare_core as fc
+from flare_adapters.http.openapi import build_openapi
+from flare_adapters.http.problems import PROBLEM_CONTENT_TYPE, encode_problem, protocol_problem
+from flare_adapters.http.routes import (
+    LOGIN_PATH,
+    OPENAPI_PATH,
+    ROUTES,
+    WS_PATH,
+    LoginRequest,
+    Route,
+    request_to_command,
+)
+from flare_adapters.server.context import (
+    BACKEND,
+    CALLER,
+    EXECUTOR,
+    SETTINGS,
+    SPOOL_DIR,
+    WEBSOCKETS,
+    Caller,
+    OpenSockets,
+    caller_of,
+    run_sync,
+)
+from flare_adapters.server.downloads import open_archive
+from flare_adapters.server.settings import ServerSettings
+from flare_adapters.server.uploads import UploadTooLarge, spool_stream, upload_reply
+from flare_adapters.server.ws import websocket_handler
+from flare_core._errors import AuthenticationError, InvalidArgumentError
+from flare_ports import Backend
+
+__all__ = ["build_app", "exception_response", "problem_response", "reply_response"]
+
+logger = logging.getLogger("flare_adapters.server")
+
+_PUBLIC: Final = {("POST", LOGIN_PATH), ("GET", OPENAPI_PATH)}
+_JSON: Final = "application/json"
+_ZIP_TYPES: Final = {"application/zip", "application/octet-stream", "application/x-zip-compressed"}
+_AUTH_CODES: Final = {"not_authenticated", "session_expired", "session_closed"}
+_CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="flare-core"'}
+_encode = msgspec.json.Encoder().encode
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+def problem_response(
+    problem: fc.Problem, status: int | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    """An ``application/problem+json`` response for ``problem``.
+
+    Authentication problems carry a ``WWW-Authenticate: Bearer`` challenge (RFC 6750).
+    """
+    code, body = encode_problem(problem, status)
+    if headers is None and problem.code in _AUTH_CODES:
+        headers = dict(_CHALLENGE)
+    return web.Response(status=code, body=body, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
+
+
+def exception_response(exc: BaseException) -> web.Response:
+    """The problem response for an exception (413 for oversized uploads; anything that is
+    not a domain exception becomes an opaque ``InternalError``)."""
+    status = 413 if isinstance(exc, UploadTooLarge) else None
+    problem = fc.Problem.from_exception(exc)
+    if problem.code == "internal_error" and not isinstance(exc, fc.InternalError):
+        logger.error("unexpected error", exc_info=exc)
+    return problem_response(problem, status)
+
+
+def reply_response(reply: fc.Reply, status: int = 200) -> web.Response:
+    """``Ok`` as ``{"kind": "ok", "value": ...}``; ``Problem`` as problem+json."""
+    if isinstance(reply, fc.Problem):
+        return problem_response(reply)
+    return web.Response(status=status, body=_encode(reply), content_type=_JSON)
+
+
+# --- middlewares -----------------------------------------------------------------------------
+
+_HTTP_CODES: Final = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+@web.middleware
+async def problems_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn every failure into problem+json; never leak tracebacks or server paths."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal_error")
+        message = {
+            "not_found": f"no such endpoint: {request.method} {request.path}",
+            "method_not_allowed": f"method {request.method} is not allowed on {request.path}",
+            "payload_too_large": (
+                f"request body exceeds {request.app[SETTINGS].max_json_bytes} bytes"
+            ),
+        }.get(code, exc.reason)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return problem_response(protocol_problem(code, message), exc.status, headers)
+    except (InvalidArgumentError, UploadTooLarge, fc.InvalidJobDefinition) as exc:
+        return exception_response(exc)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        logger.exception("unhandled error serving %s %s", request.method, request.path)
+        return problem_response(
+            fc.Problem.from_exception(fc.InternalError("server internal error"))
+        )
+
+
+@web.middleware
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Authenticate ``Authorization: Bearer`` on every non-public request.
+
+    The WebSocket endpoint may also be opened without credentials (then its first frame logs
+    in); a present but invalid header is refused before the upgrade.
+    """
+    if (request.method, request.path) in _PUBLIC:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    if not header:
+        if request.path == WS_PATH:
+            return await handler(request)
+        return exception_response(AuthenticationError("missing bearer token"))
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return exception_response(AuthenticationError("expected 'Authorization: Bearer <token>'"))
+    try:
+        principal = await run_sync(request.app, request.app[BACKEND].authenticate, token)
+    except Exception as exc:  # expired, unknown, shut down...: each has its problem
+        return exception_response(exc)
+    request[CALLER] = Caller(token, principal)
+    return await handler(request)
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+async def _read_json(request: web.Request) -> bytes | None:
+    if not request.body_exists:
+        return None
+    content_type = request.content_type
+    if content_type not in (_JSON, "application/octet-stream") and request.headers.get(
+        "Content-Type"
+    ):
+        raise web.HTTPUnsupportedMediaType(reason=f"expected {_JSON}, got {content_type}")
+    return await request.read()  # bounded by client_max_size (413 beyond)
+
+
+async def login_handler(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/sessions``: log in and return the grant (201)."""
+    body = await _read_json(request)
+    try:
+        login = msgspec.json.decode(body or b"", type=LoginRequest)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidArgumentError(f"malformed login request: {exc}") from None
+    backend = request.app[BACKEND]
+    try:
+        grant = await run_sync(request.app, backend.login, login.user, login.api_key, login.study)
+    except Exception as exc:  # domain errors carry their meaning; others become opaque
+        return exception_response(exc)
+    return web.Response(status=201, body=_encode(grant), content_type=_JSON)
+
+
+async def openapi_handler(request: web.Request) -> web.StreamResponse:
+    """``GET /v1/openapi.json``: the generated OpenAPI document."""
+    return web.json_response(build_openapi(), dumps=lambda d: _encode(d).decode())
+
+
+def _command_handler(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        caller = caller_of(request)
+        assert caller is not None  # the auth middleware guards every command route
+        body = None if route.fields_in_query else await _read_json(request)
+        command = request_to_command(
+            route, request.match_info, request.query.items(), body, request.headers
+        )
+        app = request.app
+        backend = app[BACKEND]
+        if isinstance(command, fc.Logout):
+            await run_sync(app, backend.logout, caller.token)
+            return reply_response(fc.Ok(value=None))
+        if route.transfer == "upload":
+            return await _upload(request, caller, command)
+        reply = await run_sync(app, backend.handle, caller.principal, command)
+        if route.transfer == "download" and isinstance(reply, fc.Ok):
+            return await _download(request, caller, command, reply)
+        return reply_response(reply)
+
+    handler.__name__ = f"handle_{route.op}"
+    return handler
+
+
+async def _upload(request: web.Request, caller: Caller, command: fc.Command) -> web.StreamResponse:
+    app = request.app
+    settings = app[SETTINGS]
+    content_type = request.headers.get("Content-Type")
+    if content_type and request.content_type not in _ZIP_TYPES:
+        raise web.HTTPUnsupportedMediaType(reason=f"expected application/zip, got {content_type}")
+    length = request.content_length
+    if length is not None and length > settings.max_upload_bytes:
+        raise UploadTooLarge(
+            f"invalid job definition: upload exceeds {settings.max_upload_bytes} bytes"
+        )
+    spool = await spool_stream(
+        request.content.iter_chunked(settings.chunk_bytes),
+        app[SPOOL_DIR],
+        settings.max_upload_bytes,
+        app[EXECUTOR],
+    )
+    try:
+        return reply_response(await upload_reply(app, caller.principal, command, spool))
+    finally:
+        await run_sync(app, spool.discard)
+
+
+async def _download(
+    request: web.Request, caller: Caller, command: fc.Command, reply: fc.Ok
+) -> web.StreamResponse:
+    app = request.app
+    try:
+        stream = await open_archive(app, caller.principal, reply)
+    except Exception as exc:
+        return exception_response(exc)
+    name = str(getattr(command, "job_id", "download"))
+    try:
+        first = await stream.next()
+    except Exception as exc:
+        await stream.close()
+        return exception_response(exc)
+    response = web.StreamResponse(
+        status=200,
+        headers={
+            "Content-Type": "application/zip",
+            "Content-Disposition": f'attachment; filename="{name}.zip"',
+        },
+    )
+    try:
+        await response.prepare(request)
+        chunk = first
+        while chunk is not None:
+            await response.write(chunk)  # waits while the client's window is full
+            chunk = await stream.next()
+    except ConnectionResetError:
+        raise  # the client went away; nothing to report
+    except Exception:
+        # Headers are out: the only honest signal left is a truncated body, which the client
+        # sees as an incomplete transfer (a connection failure).
+        logger.exception("download of %s failed mid-stream", name)
+        raise
+    finally:
+        await stream.close()
+    await response.write_eof()
+    return response
+
+
+# --- the application ------------------------------------------------------------------------
+
+
+async def _close_websockets(app: web.Application) -> None:
+    for ws in list(app[WEBSOCKETS].sockets):
+        await ws.close(code=1001, message=b"server shutting down")
+
+
+async def _stop_executor(app: web.Application) -> None:
+    # Waiting for running backend calls blocks: do it off the loop (timers still fire).
+    shutdown = functools.partial(app[EXECUTOR].shutdown, wait=True, cancel_futures=True)
+    await asyncio.get_running_loop().run_in_executor(None, shutdown)
+
+
+def build_app(
+    backend: Backend,
+    settings: ServerSettings | None = None,
+    *,
+    spool_dir: str | None = None,
+) -> web.Application:
+    """Build the aiohttp application serving ``backend``.
+
+    Args:
+        backend: the FL system (``AdminService`` or any ``flare_ports.Backend``).
+        settings: limits and timings (defaults when None).
+        spool_dir: where uploads are received (best on the blob store's file system);
+            the system's temporary directory when None.
+
+    Returns:
+        The application; run it with ``aiohttp.web.AppRunner`` (the caller owns the backend's
+        lifecycle; the app's cleanup stops only its own thread pool and WebSockets).
+    """
+    settings = settings or ServerSettings()
+    app = web.Application(
+        middlewares=[problems_middleware, auth_middleware],
+        client_max_size=settings.max_json_bytes,
+    )
+    app[BACKEND] = backend
+    app[SETTINGS] = settings
+    app[SPOOL_DIR] = spool_dir or tempfile.gettempdir()
+    app[EXECUTOR] = ThreadPoolExecutor(
+        max_workers=settings.worker_threads, thread_name_prefix="flare-server"
+    )
+    app[WEBSOCKETS] = OpenSockets()
+    app.router.add_post(LOGIN_PATH, login_handler)
+    app.router.add_get(OPENAPI_PATH, openapi_handler)
+    app.router.add_get(WS_PATH, websocket_handler)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, _command_handler(route))
+    app.on_shutdown.append(_close_websockets)
+    app.on_cleanup.append(_stop_executor)
+    return app

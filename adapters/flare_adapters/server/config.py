@@ -1,0 +1,260 @@
+"""The server workspace: its config file (users, sites, policy, port, limits) and layout.
+
+A workspace is a directory::
+
+    flare-core.json     the config (this module; validated with msgspec, unknown keys refused)
+    state/flare.db      the SQLite database (jobs, submit tokens, studies, sites, sessions)
+    state/blobs/        the blob directory (job folders, results, workspaces, logs)
+
+Users carry only a scrypt hash of their API key (``hash_api_key``); the key itself is printed
+once by ``flare-core init`` and never stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+
+from flare_adapters.server.settings import ServerSettings
+from flare_adapters.sqlite.blobs import fsync_dir
+from flare_core._policy import DEFAULT_POLICY, PolicyError, parse_policy
+from flare_core._service._config import ServiceConfig, UserConfig
+from flare_core._service._credentials import DEFAULT_SCRYPT_N, hash_api_key
+
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_PORT",
+    "ConfigError",
+    "SiteConfig",
+    "TlsConfig",
+    "WorkspaceConfig",
+    "WorkspacePaths",
+    "init_workspace",
+    "load_config",
+    "new_user",
+    "save_config",
+]
+
+CONFIG_FILE: Final = "flare-core.json"
+DEFAULT_PORT: Final = 8003
+
+
+class ConfigError(ValueError):
+    """The workspace config is missing or invalid; the message says where and why."""
+
+
+class SiteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A simulated client site that connects when the server starts.
+
+    Attributes:
+        name: the site name.
+        org: the org of the site's certificate.
+    """
+
+    name: str
+    org: str
+
+
+class TlsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """TLS for the listening socket (paths relative to the workspace).
+
+    Attributes:
+        cert_file: the server's certificate chain (PEM).
+        key_file: the server's private key (PEM).
+        client_ca_file: CA bundle to verify client certificates with (None: no client certs).
+        require_client_cert: refuse clients without a valid certificate.
+    """
+
+    cert_file: str
+    key_file: str
+    client_ca_file: str | None = None
+    require_client_cert: bool = False
+
+
+class WorkspaceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The content of ``flare-core.json``.
+
+    Attributes:
+        format_version: the config format (1).
+        server_org: the server's organisation (``o:site`` in policy conditions).
+        host: the address to listen on.
+        port: the port to listen on (0: any free port).
+        idle_timeout: seconds after which an idle session expires.
+        users: the admin users (API keys stored as scrypt hashes).
+        sites: the simulated client sites connected at startup.
+        policy: the authorization policy as the reference's ``authorization.json`` document
+            (``{"format_version": "1.0", "permissions": {role: rules}}``); None means the
+            default policy (DECISIONS §19).
+        job_duration: how long a simulated job runs, seconds.
+        scrypt_n: the scrypt cost for API keys added later.
+        tls: TLS settings; None serves plain HTTP (loopback use).
+        server: limits and timings of the HTTP/WebSocket server.
+    """
+
+    format_version: int = 1
+    server_org: str
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    idle_timeout: float = 1800.0
+    users: list[UserConfig] = msgspec.field(default_factory=list)
+    sites: list[SiteConfig] = msgspec.field(default_factory=list)
+    policy: dict[str, Any] | None = None
+    job_duration: float = 5.0
+    scrypt_n: int = DEFAULT_SCRYPT_N
+    tls: TlsConfig | None = None
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+
+    def service_config(self, version: str) -> ServiceConfig:
+        """The ``AdminService`` configuration this workspace describes.
+
+        Raises:
+            ConfigError: the policy is invalid.
+        """
+        try:
+            policy = DEFAULT_POLICY if self.policy is None else parse_policy(self.policy)
+        except PolicyError as exc:
+            raise ConfigError(f"{CONFIG_FILE}: policy: {exc}") from None
+        return ServiceConfig(
+            server_org=self.server_org,
+            users=list(self.users),
+            idle_timeout=self.idle_timeout,
+            policy=policy,
+            version=version,
+            scrypt_n=self.scrypt_n,
+        )
+
+
+class WorkspacePaths:
+    """Where a workspace keeps its files.
+
+    Args:
+        root: the workspace directory.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.config = os.path.join(self.root, CONFIG_FILE)
+        self.state = os.path.join(self.root, "state")
+        self.database = os.path.join(self.state, "flare.db")
+        self.blobs = os.path.join(self.state, "blobs")
+
+    def resolve(self, path: str) -> str:
+        """A config path made absolute (relative paths are relative to the workspace)."""
+        return path if os.path.isabs(path) else os.path.join(self.root, path)
+
+
+def new_user(
+    name: str, org: str, role: str, *, scrypt_n: int = DEFAULT_SCRYPT_N
+) -> tuple[UserConfig, str]:
+    """Create a user with a fresh random API key.
+
+    Returns:
+        ``(user with the key's hash, the API key)``: show the key once; it is not stored.
+    """
+    api_key = secrets.token_urlsafe(32)
+    user = UserConfig(
+        name=name,
+        org=org,
+        role=role,
+        api_key_hash=hash_api_key(api_key, secrets.token_bytes(16), n=scrypt_n),
+    )
+    return user, api_key
+
+
+def load_config(root: str) -> WorkspaceConfig:
+    """Read and validate a workspace's config.
+
+    Raises:
+        ConfigError: the file is missing, unreadable or invalid (the message names the field).
+    """
+    path = WorkspacePaths(root).config
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {root}: run 'flare-core init {root}' first"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        config = msgspec.json.decode(data, type=WorkspaceConfig)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ConfigError(f"{CONFIG_FILE}: {exc}") from None
+    if config.format_version != 1:
+        raise ConfigError(f"{CONFIG_FILE}: unsupported format_version {config.format_version}")
+    names = [user.name for user in config.users]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{CONFIG_FILE}: duplicate user names")
+    config.service_config("check")  # validates the policy
+    return config
+
+
+def save_config(root: str, config: WorkspaceConfig) -> None:
+    """Write a workspace's config atomically (owner-readable only: it holds key hashes)."""
+    paths = WorkspacePaths(root)
+    os.makedirs(paths.root, exist_ok=True)
+    data = msgspec.json.format(msgspec.json.encode(config), indent=2) + b"\n"
+    fd, temp = tempfile.mkstemp(dir=paths.root, prefix=".flare-core.", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o600)
+        os.replace(temp, paths.config)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    fsync_dir(paths.root)
+
+
+def init_workspace(
+    root: str,
+    *,
+    admin_user: str = "admin@nvidia.com",
+    org: str = "nvidia",
+    sites: Sequence[str] = ("site-1", "site-2"),
+    port: int = DEFAULT_PORT,
+    scrypt_n: int = DEFAULT_SCRYPT_N,
+    job_duration: float = 5.0,
+) -> tuple[WorkspaceConfig, str]:
+    """Create a workspace: a config with one project admin and a few simulated sites.
+
+    Args:
+        root: the workspace directory (created; it must not hold a config yet).
+        admin_user: the admin's user name.
+        org: the server's and the admin's organisation (also the sites' org).
+        sites: the simulated client sites.
+        port: the port ``serve`` listens on.
+        scrypt_n: the scrypt cost of the API-key hash.
+        job_duration: how long simulated jobs run, seconds.
+
+    Returns:
+        ``(config, admin API key)``: print the key once; only its hash is stored.
+
+    Raises:
+        FileExistsError: the directory already holds a workspace config.
+    """
+    paths = WorkspacePaths(root)
+    if os.path.exists(paths.config):
+        raise FileExistsError(f"{paths.config} already exists")
+    admin, api_key = new_user(admin_user, org, "project_admin", scrypt_n=scrypt_n)
+    config = WorkspaceConfig(
+        server_org=org,
+        port=port,
+        users=[admin],
+        sites=[SiteConfig(name=name, org=org) for name in sites],
+        scrypt_n=scrypt_n,
+        job_duration=job_duration,
+    )
+    save_config(root, config)
+    os.makedirs(paths.state, exist_ok=True)
+    return config, api_key

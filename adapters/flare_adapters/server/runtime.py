@@ -1,0 +1,200 @@
+"""The real server's system: ``AdminService`` over SQLite + a blob directory + an engine.
+
+``ServerRuntime`` opens a workspace's state (recovering it after a crash, see
+``flare_adapters.sqlite.recovery``), builds the service on a real clock whose timers live on the
+event loop, connects the configured simulated sites and closes it all again.
+``run_server`` adds the aiohttp application on a listening socket; the CLI's ``serve`` and
+``flare_testing.serve`` both use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+import threading
+from collections.abc import AsyncIterator
+from importlib import metadata
+
+from aiohttp import web
+
+from flare_adapters.engines.simulated import SimulatedEngine
+from flare_adapters.memory.files import MemoryWorkspaces
+from flare_adapters.memory.ids import RandomIds
+from flare_adapters.server.app import build_app
+from flare_adapters.server.clock import LoopClock
+from flare_adapters.server.config import (
+    CONFIG_FILE,
+    ConfigError,
+    WorkspaceConfig,
+    WorkspacePaths,
+    load_config,
+)
+from flare_adapters.server.tls import server_ssl_context
+from flare_adapters.sqlite.blobs import BlobDirectory
+from flare_adapters.sqlite.db import Database
+from flare_adapters.sqlite.recovery import collect_orphans, recover_jobs
+from flare_adapters.sqlite.stores import (
+    SqliteJobStore,
+    SqliteSessionStore,
+    SqliteSiteStore,
+    SqliteStudyStore,
+    SqliteTokenStore,
+)
+from flare_adapters.zipsafe import ZipPacker
+from flare_core._errors import InvalidArgumentError
+from flare_core._service import AdminService, ServicePorts
+
+__all__ = ["RunningServer", "ServerRuntime", "package_version", "run_server"]
+
+logger = logging.getLogger("flare_adapters.server")
+
+
+def package_version() -> str:
+    """The installed flare-core version (``0.0.0`` when not installed)."""
+    try:
+        return metadata.version("flare-core")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+class ServerRuntime:
+    """A workspace's service, stores, engine and clock, opened and recovered.
+
+    Args:
+        root: the workspace directory.
+        config: its config.
+        loop: the event loop the clock's timers run on.
+
+    Attributes:
+        service: the admin service (the ``Backend`` the app serves).
+        engine: the simulated engine (control plane: finish/fail/hold jobs).
+        clock: the real clock.
+        blobs: the blob directory.
+        jobs: the job store.
+        recovered: ids of the jobs recovery marked ``FINISHED:ABNORMAL`` at startup.
+        orphans_collected: how many orphan blobs recovery deleted.
+    """
+
+    def __init__(self, root: str, config: WorkspaceConfig, loop: asyncio.AbstractEventLoop) -> None:
+        self.paths = WorkspacePaths(root)
+        self.config = config
+        os.makedirs(self.paths.state, exist_ok=True)
+        self.clock = LoopClock(loop)
+        try:
+            self.db = Database(self.paths.database)
+        except BaseException:
+            self.clock.close()
+            raise
+        try:
+            self.blobs = BlobDirectory(self.paths.blobs, config.server.zip_limits())
+            self.jobs = SqliteJobStore(self.db)
+            sessions = SqliteSessionStore(self.db)
+            self.blobs.clear_incomplete()
+            # Monotonic time restarts at boot: sessions from "the future" predate a reboot.
+            sessions.purge_after(self.clock.monotonic())
+            self.recovered = recover_jobs(self.jobs, self.blobs, self.clock.time())
+            self.orphans_collected = collect_orphans(self.jobs.job_ids(), self.blobs)
+            self.workspaces = MemoryWorkspaces()
+            self.engine = SimulatedEngine(self.clock, self.workspaces, duration=config.job_duration)
+            ports = ServicePorts(
+                clock=self.clock,
+                ids=RandomIds(),
+                jobs=self.jobs,
+                tokens=SqliteTokenStore(self.db),
+                studies=SqliteStudyStore(self.db),
+                sites=SqliteSiteStore(self.db),
+                sessions=sessions,
+                blobs=self.blobs,
+                packer=ZipPacker(),
+                engine=self.engine,
+                workspaces=self.workspaces,
+                lock=threading.RLock(),
+                timers=self.clock,
+            )
+            self.service = AdminService(config.service_config(package_version()), ports)
+            self.workspaces.tree("server")
+            disabled = ports.sites.disabled()
+            for site in config.sites:
+                if site.name not in disabled:
+                    try:
+                        self.service.connect_site(site.name, site.org)
+                    except InvalidArgumentError as exc:
+                        raise ConfigError(f"{CONFIG_FILE}: sites: {exc}") from None
+        except BaseException:
+            self.clock.close()
+            self.db.close()
+            raise
+        if self.recovered:
+            logger.warning("recovered %d job(s) left live by a crash", len(self.recovered))
+
+    def close(self) -> None:
+        """Stop the timers (waiting for a running one) and close the database."""
+        self.clock.close()
+        self.db.close()
+
+
+class RunningServer:
+    """A server listening on a socket.
+
+    Attributes:
+        runtime: the service and its parts.
+        http_url: the base URL, e.g. ``http://127.0.0.1:8003``.
+        ws_url: the WebSocket endpoint, e.g. ``ws://127.0.0.1:8003/v1/ws``.
+        port: the bound port.
+    """
+
+    def __init__(self, runtime: ServerRuntime, host: str, port: int, tls: bool) -> None:
+        self.runtime = runtime
+        self.port = port
+        shown = f"[{host}]" if ":" in host else host
+        self.http_url = f"{'https' if tls else 'http'}://{shown}:{port}"
+        self.ws_url = f"{'wss' if tls else 'ws'}://{shown}:{port}/v1/ws"
+
+
+@contextlib.asynccontextmanager
+async def run_server(
+    root: str,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    config: WorkspaceConfig | None = None,
+) -> AsyncIterator[RunningServer]:
+    """Open a workspace and serve it until the block exits.
+
+    Args:
+        root: the workspace directory.
+        host: the address to listen on (default: the config's).
+        port: the port (default: the config's; 0 picks a free one).
+        config: the workspace config (read from ``root`` when None).
+
+    Yields:
+        The running server (with its bound URLs).
+
+    Raises:
+        ConfigError: the workspace config is missing or invalid (e.g. a bad site name).
+        OSError: the address cannot be bound.
+    """
+    config = config or load_config(root)
+    runtime = ServerRuntime(root, config, asyncio.get_running_loop())
+    runner: web.AppRunner | None = None
+    try:
+        context: ssl.SSLContext | None = None
+        if config.tls is not None:
+            context = server_ssl_context(config.tls, runtime.paths)
+        app = build_app(runtime.service, config.server, spool_dir=runtime.blobs.spool_dir())
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        bind_host = host or config.host
+        site = web.TCPSite(
+            runner, bind_host, config.port if port is None else port, ssl_context=context
+        )
+        await site.start()
+        bound = runner.addresses[0]
+        yield RunningServer(runtime, bind_host, int(bound[1]), context is not None)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        runtime.close()

@@ -1,0 +1,54 @@
+"""The HTTP/WebSocket server's limits and knobs (part of the workspace config)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from flare_adapters.zipsafe import ZipLimits
+
+__all__ = ["ServerSettings"]
+
+_MIB = 1024 * 1024
+
+
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Bounds on everything a client can send, and protocol timings.
+
+    Attributes:
+        max_json_bytes: largest JSON request body (HTTP) accepted.
+        max_upload_bytes: largest job-folder archive accepted (HTTP body or WebSocket upload).
+        max_zip_entries: most members an uploaded archive may have.
+        max_zip_entry_bytes: largest uncompressed member.
+        max_zip_total_bytes: largest total uncompressed size.
+        max_zip_ratio: largest compression ratio of a member bigger than 1 MiB.
+        chunk_bytes: download chunk size (HTTP writes and WebSocket chunk frames).
+        ws_max_frame_bytes: largest WebSocket frame accepted (bigger: close 1009).
+        ws_heartbeat: seconds between WebSocket pings; a missing pong closes the connection.
+        ws_max_in_flight: most concurrent requests on one WebSocket connection.
+        ws_window: chunk frames a peer may send ahead of acknowledgement (both directions).
+        ws_event_backlog: most undelivered job events kept per connection (oldest dropped).
+        worker_threads: threads running the synchronous backend calls and file I/O.
+    """
+
+    max_json_bytes: int = _MIB
+    max_upload_bytes: int = 1024 * _MIB
+    max_zip_entries: int = 10_000
+    max_zip_entry_bytes: int = 1024 * _MIB
+    max_zip_total_bytes: int = 4096 * _MIB
+    max_zip_ratio: float = 200.0
+    chunk_bytes: int = 256 * 1024
+    ws_max_frame_bytes: int = 2 * _MIB
+    ws_heartbeat: float = 20.0
+    ws_max_in_flight: int = 64
+    ws_window: int = 8
+    ws_event_backlog: int = 1000
+    worker_threads: int = 8
+
+    def zip_limits(self) -> ZipLimits:
+        """The zipsafe bounds these settings describe."""
+        return ZipLimits(
+            max_entries=self.max_zip_entries,
+            max_entry_size=self.max_zip_entry_bytes,
+            max_total_size=self.max_zip_total_bytes,
+            max_ratio=self.max_zip_ratio,
+        )

@@ -1,0 +1,130 @@
+"""Receive an uploaded job-folder archive without holding it in memory, and check it.
+
+The server streams a request body (or the chunk frames of a WebSocket upload) into a temporary
+file in the blob area, refusing more than ``max_bytes``; then it checks the zip's central
+directory with ``flare_adapters.zipsafe`` (entry count, sizes, compression ratio, unsafe names,
+symlinks) before the backend sees a byte; the backend finally reads the file back as an
+iterator of chunks. File I/O runs in the server's executor, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterable, Iterator
+from concurrent.futures import Executor
+from typing import BinaryIO
+
+from aiohttp import web
+
+import flare_core as fc
+from flare_adapters.server.context import BACKEND, SETTINGS, run_sync
+from flare_adapters.zipsafe import CHUNK_SIZE, UnsafeZipError, ZipLimits, open_zip
+from flare_core._errors import InvalidJobDefinition
+
+__all__ = ["Spool", "UploadTooLarge", "check_archive", "spool_stream", "upload_reply"]
+
+
+class UploadTooLarge(InvalidJobDefinition):
+    """The upload is larger than the server accepts (served as 413)."""
+
+
+class Spool:
+    """An upload being received into a temporary file.
+
+    Args:
+        directory: where the temporary file is created (the blob area's ``tmp/``).
+        max_bytes: the largest upload accepted.
+        executor: where blocking file I/O runs.
+    """
+
+    def __init__(self, directory: str, max_bytes: int, executor: Executor | None) -> None:
+        fd, self.path = tempfile.mkstemp(dir=directory, prefix="upload-", suffix=".zip")
+        self._file: BinaryIO | None = os.fdopen(fd, "wb")
+        self._max = max_bytes
+        self._executor = executor
+        self.size = 0
+
+    async def write(self, data: bytes) -> None:
+        """Append ``data``.
+
+        Raises:
+            UploadTooLarge: the upload now exceeds ``max_bytes`` (the spool is discarded).
+        """
+        if self._file is None:
+            raise RuntimeError("spool is closed")
+        self.size += len(data)
+        if self.size > self._max:
+            self.discard()
+            raise UploadTooLarge(f"invalid job definition: upload exceeds {self._max} bytes")
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._file.write, data)
+
+    async def finish(self) -> None:
+        """Close the file; the content is complete."""
+        if self._file is not None:
+            handle, self._file = self._file, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, handle.close)
+
+    def chunks(self) -> Iterator[bytes]:
+        """Read the finished upload back in chunks (call from a worker thread)."""
+        with open(self.path, "rb") as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                yield chunk
+
+    def discard(self) -> None:
+        """Close and delete the temporary file (idempotent)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+async def spool_stream(
+    stream: AsyncIterable[bytes], directory: str, max_bytes: int, executor: Executor | None
+) -> Spool:
+    """Receive a whole stream into a new ``Spool``.
+
+    Raises:
+        UploadTooLarge: more than ``max_bytes`` arrived (nothing is kept).
+    """
+    spool = Spool(directory, max_bytes, executor)
+    try:
+        async for chunk in stream:
+            if chunk:
+                await spool.write(chunk)
+        await spool.finish()
+    except BaseException:
+        spool.discard()
+        raise
+    return spool
+
+
+def check_archive(path: str, limits: ZipLimits) -> None:
+    """Check an uploaded zip's structure (call from a worker thread).
+
+    Raises:
+        InvalidJobDefinition: not a zip, or a zipsafe bound or rule is violated.
+    """
+    try:
+        view = open_zip(path, limits)
+    except UnsafeZipError as exc:
+        raise InvalidJobDefinition(f"invalid job definition: {exc}") from None
+    view.close()
+
+
+async def upload_reply(
+    app: web.Application, principal: fc.Principal, command: fc.Command, spool: Spool
+) -> fc.Reply:
+    """Check a received archive, then hand it to the backend (HTTP and WebSocket).
+
+    Returns:
+        The backend's reply, or the ``InvalidJobDefinition`` problem of a rejected archive.
+    """
+    try:
+        await run_sync(app, check_archive, spool.path, app[SETTINGS].zip_limits())
+    except InvalidJobDefinition as exc:
+        return fc.Problem.from_exception(exc)
+    return await run_sync(app, app[BACKEND].handle, principal, command, spool.chunks())

@@ -1,0 +1,1 @@
+"""Durable storage for the real server: SQLite stores and a blob directory."""

@@ -1,0 +1,252 @@
+"""A blob directory (the ``BlobStore`` port): one file per blob, written atomically.
+
+Layout under the root directory::
+
+    data/<segment>/.../<last segment>.blob    one file per key
+    tmp/                                      writes in progress (emptied at startup)
+
+The ``.blob`` suffix keeps the key ``a`` (file ``a.blob``) and the key ``a/b`` (directory ``a``)
+from colliding. A write goes to a temporary file in ``tmp/``, is fsynced, renamed into place,
+and the directory is fsynced: once ``write`` returned, the blob survives a crash, and a crash
+during ``write`` leaves no partial blob. Callers store the row that points at a blob only after
+``write`` returned, so a committed row never points at a missing blob; the opposite (a blob no
+row points at) is collected at startup (``flare_adapters.sqlite.recovery``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO, Final
+
+from flare_adapters.zipsafe import CHUNK_SIZE, DEFAULT_LIMITS, UnsafeZipError, ZipLimits, open_zip
+from flare_core._archive import ArchiveView, is_safe_member
+from flare_core._errors import InvalidJobDefinition
+
+__all__ = ["BlobDirectory", "fsync_dir"]
+
+_SUFFIX: Final = ".blob"
+
+
+def fsync_dir(path: str) -> None:
+    """Flush a directory's entries (a rename or create inside it) to disk."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobDirectory:
+    """Blobs as files under ``root`` (see the module docstring for the layout).
+
+    Args:
+        root: the blob directory (created if missing).
+        limits: the zipsafe bounds ``archive`` enforces.
+    """
+
+    def __init__(self, root: str, limits: ZipLimits = DEFAULT_LIMITS) -> None:
+        self.root = os.path.abspath(root)
+        self._data = os.path.join(self.root, "data")
+        self._tmp = os.path.join(self.root, "tmp")
+        self._limits = limits
+        # Guards the directory tree: a writer creating a parent must not race a pruner
+        # removing it. File contents are written outside it.
+        self._tree = threading.RLock()
+        os.makedirs(self._data, exist_ok=True)
+        os.makedirs(self._tmp, exist_ok=True)
+
+    # --- paths -----------------------------------------------------------------------------
+
+    def _path(self, key: str) -> str:
+        if not is_safe_member(key) or key.endswith("/"):
+            raise KeyError(key)
+        return os.path.join(self._data, *key.split("/")) + _SUFFIX
+
+    def _key(self, path: str) -> str:
+        rel = os.path.relpath(path, self._data)
+        return rel[: -len(_SUFFIX)].replace(os.sep, "/")
+
+    def _makedirs(self, directory: str) -> None:
+        # Create missing parents one by one, fsyncing each new entry's parent directory.
+        missing: list[str] = []
+        while not os.path.isdir(directory):
+            missing.append(directory)
+            directory = os.path.dirname(directory)
+        for new in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(new)
+            fsync_dir(os.path.dirname(new))
+
+    # --- the port ---------------------------------------------------------------------------
+
+    def write(self, key: str, chunks: Iterable[bytes]) -> int:
+        """Store the concatenated chunks under ``key`` atomically; the size written.
+
+        Nothing is stored if ``chunks`` raises (the error propagates).
+
+        Raises:
+            KeyError: ``key`` is not a safe relative path.
+        """
+        final = self._path(key)
+        fd, temp = tempfile.mkstemp(dir=self._tmp, suffix=".part")
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            with self._tree:
+                self._makedirs(os.path.dirname(final))
+                os.replace(temp, final)
+                fsync_dir(os.path.dirname(final))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        return size
+
+    def read(self, key: str) -> Iterator[bytes]:
+        """Stream a blob. Raises KeyError (at the call) when it does not exist."""
+        try:
+            handle = open(self._path(key), "rb")  # noqa: SIM115  # closed by the generator
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise KeyError(key) from None
+        return self._chunks(handle)
+
+    @staticmethod
+    def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+        try:
+            while chunk := handle.read(CHUNK_SIZE):
+                yield chunk
+        finally:
+            handle.close()
+
+    def exists(self, key: str) -> bool:
+        """True when ``key`` holds a blob."""
+        try:
+            return os.path.isfile(self._path(key))
+        except KeyError:
+            return False
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename a blob (replacing ``dst``). Raises KeyError when ``src`` does not exist."""
+        source, target = self._path(src), self._path(dst)
+        with self._tree:
+            if not os.path.isfile(source):
+                raise KeyError(src)
+            self._makedirs(os.path.dirname(target))
+            os.replace(source, target)
+            fsync_dir(os.path.dirname(target))
+            if os.path.dirname(source) != os.path.dirname(target):
+                self._prune(os.path.dirname(source))  # also flushes the source directory
+
+    def _walk(self, prefix: str) -> Iterator[str]:
+        # Start at the deepest directory the prefix names completely.
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = os.path.join(self._data, *head.split("/")) if head else self._data
+        if not os.path.isdir(start):
+            return
+        for directory, _dirs, files in os.walk(start):
+            for name in files:
+                if name.endswith(_SUFFIX):
+                    key = self._key(os.path.join(directory, name))
+                    if key.startswith(prefix):
+                        yield key
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every blob whose key starts with ``prefix``; the count."""
+        with self._tree:
+            doomed = list(self._walk(prefix))
+            touched: set[str] = set()
+            for key in doomed:
+                path = self._path(key)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                touched.add(os.path.dirname(path))
+            for directory in sorted(touched, key=len, reverse=True):
+                self._prune(directory)
+        return len(doomed)
+
+    def _prune(self, directory: str) -> None:
+        # Remove directories left empty, up to (not including) the data root.
+        while directory != self._data and directory.startswith(self._data):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break  # not empty (or already gone)
+            directory = os.path.dirname(directory)
+        fsync_dir(directory if os.path.isdir(directory) else self._data)
+
+    def children(self, prefix: str) -> list[str]:
+        """The names directly under the key directory ``prefix`` (ending with ``/``), sorted.
+
+        Cheap at any size: one directory listing, not a walk (orphan collection).
+        """
+        head = prefix.rstrip("/")
+        directory = os.path.join(self._data, *head.split("/")) if head else self._data
+        try:
+            names = os.listdir(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(name.removesuffix(_SUFFIX) for name in names)
+
+    def keys(self, prefix: str) -> list[str]:
+        """The keys starting with ``prefix``, sorted."""
+        return sorted(self._walk(prefix))
+
+    def archive(self, key: str) -> ArchiveView:
+        """Open a zip blob as a checked ``ArchiveView``.
+
+        Raises:
+            KeyError: no such blob.
+            InvalidJobDefinition: not a zip, or a zipsafe check failed.
+        """
+        path = self._path(key)
+        if not os.path.isfile(path):
+            raise KeyError(key)
+        try:
+            return open_zip(path, self._limits)
+        except UnsafeZipError as exc:
+            raise InvalidJobDefinition(f"invalid job definition: {exc}") from exc
+
+    # --- maintenance ------------------------------------------------------------------------
+
+    def clear_incomplete(self) -> int:
+        """Delete the temporary files of writes a crash interrupted; the count."""
+        names = os.listdir(self._tmp)
+        for name in names:
+            path = os.path.join(self._tmp, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        return len(names)
+
+    def remove_empty_dirs(self) -> int:
+        """Delete directories left empty (a crash between creating a blob's directory and
+        renaming the blob into it); the count."""
+        removed = 0
+        with self._tree:
+            for directory, _dirs, _files in os.walk(self._data, topdown=False):
+                if directory == self._data:
+                    continue
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    continue  # not empty
+                removed += 1
+            if removed:
+                fsync_dir(self._data)
+        return removed
+
+    def spool_dir(self) -> str:
+        """A directory on the blob file system for uploads being received (``tmp/``)."""
+        return self._tmp

@@ -1,0 +1,134 @@
+"""One SQLite database file: durable settings, the schema, and serialised transactions.
+
+The database runs in WAL mode with ``synchronous=FULL``: a transaction that returned has been
+fsynced to the write-ahead log, so it survives ``kill -9`` and power loss. One connection is
+shared by every store and guarded by a re-entrant lock (the service may call from executor
+threads; SQLite connections are not safe for concurrent use).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Final
+
+__all__ = ["SCHEMA_VERSION", "Database"]
+
+SCHEMA_VERSION: Final = 1
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    study TEXT NOT NULL,
+    submit_time REAL NOT NULL,
+    name_lower TEXT,
+    finished INTEGER NOT NULL,
+    meta BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_study_time ON jobs (study, submit_time);
+CREATE INDEX IF NOT EXISTS jobs_by_study_name ON jobs (study, name_lower);
+CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name_lower);
+CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (submit_time) WHERE finished = 0;
+
+CREATE TABLE IF NOT EXISTS tokens (
+    scope_key TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tokens_by_job ON tokens (job_id);
+
+CREATE TABLE IF NOT EXISTS studies (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    registry BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS disabled_sites (
+    name TEXT PRIMARY KEY
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    last_seen REAL NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_last_seen ON sessions (last_seen);
+"""
+
+
+class Database:
+    """A SQLite file opened for durable, serialised use.
+
+    Args:
+        path: the database file (created with the schema when missing).
+        busy_timeout: seconds to wait for another process's lock before failing.
+
+    Raises:
+        sqlite3.DatabaseError: the file is not a database, WAL mode is unavailable, or the
+            schema is newer than this code.
+    """
+
+    def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves (explicit, IMMEDIATE).
+        self._conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        )
+        try:
+            self._configure()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _configure(self) -> None:
+        conn = self._conn
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.DatabaseError(f"cannot enable WAL mode (got {mode!r})")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"database schema version {version} is newer than supported {SCHEMA_VERSION}"
+            )
+        with self.transaction() as tx:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    tx.execute(statement)
+            tx.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run a write transaction: committed when the block ends, rolled back if it raises.
+
+        Nested use inside the same thread joins the outer transaction.
+        """
+        with self._lock:
+            if self._conn.in_transaction:
+                yield self._conn
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """Run reads under the lock (each statement sees one consistent snapshot)."""
+        with self._lock:
+            yield self._conn
+
+    def close(self) -> None:
+        """Checkpoint the WAL and close the connection (idempotent)."""
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.ProgrammingError:
+                return  # already closed
+            self._conn.close()

@@ -1,0 +1,436 @@
+"""SQLite stores, the blob directory and crash recovery."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import pytest
+
+from flare_adapters.sqlite.blobs import BlobDirectory
+from flare_adapters.sqlite.db import SCHEMA_VERSION, Database
+from flare_adapters.sqlite.recovery import collect_orphans, recover_jobs
+from flare_adapters.sqlite.stores import (
+    SqliteJobStore,
+    SqliteSessionStore,
+    SqliteSiteStore,
+    SqliteStudyStore,
+    SqliteTokenStore,
+)
+from flare_adapters.zipsafe import ZipLimits
+from flare_core._errors import InvalidJobDefinition
+from flare_core._principal import Principal
+from flare_core._service.ports import SessionRecord
+from flare_core._studies import Study, StudyRegistry
+from flare_core._tokens import TokenRecord, TokenScope
+from tests.server.server_kit import hello_zip, make_zip
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(str(tmp_path / "flare.db"))
+    yield database
+    database.close()
+
+
+def _meta(job_id: str, **extra: Any) -> dict[str, Any]:
+    return {"job_id": job_id, "status": "SUBMITTED", "submit_time": 1.0, **extra}
+
+
+def _id(n: int) -> str:
+    return f"{n:08x}-0000-4000-8000-000000000000"
+
+
+# --- database -------------------------------------------------------------------------------
+
+
+def test_database_is_durable_wal(db: Database) -> None:
+    with db.reading() as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = str(tmp_path / "future.db")
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(sqlite3.DatabaseError, match="newer"):
+        Database(path)
+
+
+def test_a_failed_transaction_rolls_back(db: Database) -> None:
+    jobs = SqliteJobStore(db)
+
+    def failing() -> None:
+        with db.transaction() as tx:
+            tx.execute("INSERT INTO disabled_sites (name) VALUES ('x')")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        failing()
+    assert SqliteSiteStore(db).disabled() == frozenset()
+    jobs.add(_meta(_id(1)))
+    assert jobs.get(_id(1)) is not None
+
+
+def test_close_is_idempotent(tmp_path: Path) -> None:
+    database = Database(str(tmp_path / "x.db"))
+    database.close()
+    database.close()
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+
+def test_job_store_crud_returns_copies(db: Database) -> None:
+    jobs = SqliteJobStore(db)
+    meta = _meta(_id(1), name="Alpha", nested={"a": [1]})
+    jobs.add(meta)
+    with pytest.raises(KeyError):
+        jobs.add(meta)
+    got = jobs.get(_id(1))
+    assert got == meta
+    assert got is not None
+    got["nested"]["a"].append(2)
+    assert jobs.get(_id(1)) == meta
+    updated = jobs.update(_id(1), {"status": "RUNNING"})
+    assert updated is not None
+    assert updated["status"] == "RUNNING"
+    assert jobs.update(_id(9), {"status": "RUNNING"}) is None
+    assert jobs.remove(_id(1)) is True
+    assert jobs.remove(_id(1)) is False
+    assert jobs.get(_id(1)) is None
+
+
+def _short(rows: list[dict[str, Any]]) -> list[str]:
+    return [str(row["job_id"])[:3] for row in rows]
+
+
+def test_job_store_queries(db: Database) -> None:
+    jobs = SqliteJobStore(db)
+    jobs.add(_meta("abc00000-0000-4000-8000-000000000001", name="Alpha", submit_time=3.0))
+    jobs.add(_meta("abd00000-0000-4000-8000-000000000002", name="beta", study="s1"))
+    jobs.add(_meta("ffe00000-0000-4000-8000-000000000003", name="ALPINE", study=""))
+    jobs.add(_meta("ffe00000-0000-4000-8000-000000000004", status="FINISHED:COMPLETED"))
+    assert _short(jobs.query(study="default")) == ["ffe", "ffe", "abc"]  # by submit time
+    assert _short(jobs.query(study="s1")) == ["abd"]
+    assert _short(jobs.query(id_prefix="AB")) == ["abd", "abc"]
+    assert _short(jobs.query(name_prefix="alp")) == ["ffe", "abc"]
+    assert _short(jobs.query(study="default", name_prefix="ALPI")) == ["ffe"]
+    assert jobs.query(name_prefix="zzz") == []
+    assert jobs.count("default") == 3
+    assert jobs.count("s1") == 1
+    assert len(jobs.unfinished()) == 3
+    assert jobs.job_ids() == {r["job_id"] for r in jobs.query()}
+
+
+def test_status_updates_move_jobs_out_of_unfinished(db: Database) -> None:
+    jobs = SqliteJobStore(db)
+    jobs.add(_meta(_id(1)))
+    jobs.update(_id(1), {"status": "FINISHED:ABORTED"})
+    assert jobs.unfinished() == []
+    jobs.update(_id(1), {"study": "s2", "name": "Renamed"})
+    assert [m["job_id"] for m in jobs.query(study="s2", name_prefix="ren")] == [_id(1)]
+
+
+def test_listing_uses_indexes(db: Database) -> None:
+    def plan(sql: str, *params: object) -> str:
+        with db.reading() as conn:
+            rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+        return " ".join(str(row[-1]) for row in rows)
+
+    assert "jobs_by_study_time" in plan(
+        "SELECT meta FROM jobs WHERE study = ? ORDER BY submit_time, job_id", "default"
+    )
+    assert "SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (job_id>? AND job_id<?)" in plan(
+        "SELECT meta FROM jobs WHERE job_id >= ? AND job_id < ?", "ab", "ab\U0010ffff"
+    )
+    assert "jobs_by_study_name" in plan(
+        "SELECT meta FROM jobs WHERE study = ? AND name_lower >= ? AND name_lower < ?",
+        "default",
+        "a",
+        "a\U0010ffff",
+    )
+    assert "jobs_unfinished" in plan(
+        "SELECT meta FROM jobs WHERE finished = 0 ORDER BY submit_time"
+    )
+
+
+def test_listing_is_fast_at_100k_jobs(db: Database) -> None:
+    encode = msgspec.json.encode
+    rows = []
+    for n in range(100_000):
+        study = "big" if n % 10 else "small"
+        meta = _meta(_id(n), name=f"job-{n}", study=study, submit_time=float(n))
+        rows.append((_id(n), study, float(n), f"job-{n}", 0, encode(meta)))
+    with db.transaction() as tx:
+        tx.executemany(
+            "INSERT INTO jobs (job_id, study, submit_time, name_lower, finished, meta)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    jobs = SqliteJobStore(db)
+    started = time.perf_counter()
+    by_prefix = jobs.query(study="big", id_prefix=_id(54321)[:8])
+    by_name = jobs.query(study="small", name_prefix="JOB-9999")
+    small = jobs.query(study="small")
+    elapsed = time.perf_counter() - started
+    assert [m["job_id"] for m in by_prefix] == [_id(54321)]
+    assert [m["name"] for m in by_name] == ["job-99990"]
+    assert len(small) == 10_000
+    assert [m["submit_time"] for m in small[:2]] == [0.0, 10.0]
+    assert jobs.count("big") == 90_000
+    assert elapsed < 2.0  # indexed: milliseconds for the prefixes; one scan of 10k rows
+
+
+# --- tokens, studies, sites ------------------------------------------------------------------
+
+
+def _record(
+    token: str, job_id: str, state: Literal["creating", "created", "job_deleted"] = "creating"
+) -> TokenRecord:
+    scope = TokenScope(
+        study="default",
+        submitter_name="a",
+        submitter_org="o",
+        submitter_role="lead",
+        token=token,
+    )
+    return TokenRecord(
+        scope=scope,
+        state=state,
+        job_id=job_id,
+        job_name="n",
+        job_folder_name="f",
+        job_content_hash="sha256:x",
+        submit_time="t",
+    )
+
+
+def test_token_store(db: Database) -> None:
+    tokens = SqliteTokenStore(db)
+    first = _record("t1", _id(1))
+    assert tokens.create(first) is True
+    assert tokens.create(_record("t1", _id(2))) is False
+    assert tokens.get(first.scope) == first
+    created = msgspec.structs.replace(first, state="created")
+    tokens.put(created)
+    assert tokens.get(first.scope) == created
+    tokens.put(_record("t2", _id(1)))
+    assert {r.scope.token for r in tokens.for_job(_id(1))} == {"t1", "t2"}
+    assert tokens.for_job(_id(3)) == []
+    session_scope = msgspec.structs.replace(first.scope, kind="session")
+    assert tokens.get(session_scope) is None
+
+
+def test_study_and_site_stores(db: Database) -> None:
+    studies = SqliteStudyStore(db)
+    assert studies.load() is None
+    registry = StudyRegistry(studies={"s1": Study(site_orgs={"nvidia": ["site-1"]}, admins=["a"])})
+    studies.save(registry)
+    assert studies.load() == registry
+    sites = SqliteSiteStore(db)
+    sites.set_disabled("site-1", True)
+    sites.set_disabled("site-1", True)
+    sites.set_disabled("site-2", True)
+    sites.set_disabled("site-2", False)
+    assert sites.disabled() == frozenset({"site-1"})
+
+
+def test_everything_survives_a_reopen(tmp_path: Path) -> None:
+    path = str(tmp_path / "flare.db")
+    first = Database(path)
+    SqliteJobStore(first).add(_meta(_id(1)))
+    SqliteTokenStore(first).create(_record("t", _id(1)))
+    SqliteSiteStore(first).set_disabled("site-9", True)
+    principal = Principal(name="u", org="o", role="lead", session_id="s")
+    SqliteSessionStore(first).put(SessionRecord(session_id="s", principal=principal, last_seen=5))
+    first.close()
+    second = Database(path)
+    try:
+        assert SqliteJobStore(second).get(_id(1)) is not None
+        assert SqliteTokenStore(second).get(_record("t", _id(1)).scope) is not None
+        assert SqliteSiteStore(second).disabled() == frozenset({"site-9"})
+        session = SqliteSessionStore(second).get("s")
+        assert session is not None
+        assert session.principal == principal
+    finally:
+        second.close()
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+
+def _session(session_id: str, last_seen: float) -> SessionRecord:
+    principal = Principal(name="u", org="o", role="lead", session_id=session_id)
+    return SessionRecord(session_id=session_id, principal=principal, last_seen=last_seen)
+
+
+def _persisted(db: Database, session_id: str) -> float | None:
+    with db.reading() as conn:
+        row = conn.execute(
+            "SELECT last_seen FROM sessions WHERE session_id = ?", (session_id,)
+        ).fetchone()
+    return None if row is None else float(row[0])
+
+
+def test_session_refreshes_are_persisted_coarsely(db: Database) -> None:
+    sessions = SqliteSessionStore(db, persist_every=5.0)
+    sessions.put(_session("a", 100.0))
+    assert _persisted(db, "a") == 100.0
+    sessions.put(_session("a", 103.0))
+    assert sessions.get("a") == _session("a", 103.0)  # reads see every refresh
+    assert _persisted(db, "a") == 100.0  # the disk lags by less than persist_every
+    sessions.put(_session("a", 106.0))
+    assert _persisted(db, "a") == 106.0
+    sessions.remove("a")
+    assert sessions.get("a") is None
+    assert _persisted(db, "a") is None
+    sessions.remove("a")
+
+
+def test_session_purges(db: Database) -> None:
+    sessions = SqliteSessionStore(db)
+    for name, seen in (("old", 10.0), ("new", 50.0), ("future", 900.0)):
+        sessions.put(_session(name, seen))
+    assert sessions.purge(idle_before=20.0) == 1
+    assert sessions.purge_after(seen_after=100.0) == 1
+    assert sessions.get("new") is not None
+    assert _persisted(db, "old") is None
+    assert _persisted(db, "future") is None
+
+
+# --- blobs ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> BlobDirectory:
+    return BlobDirectory(str(tmp_path / "blobs"))
+
+
+def test_blob_write_read_exists_move(blobs: BlobDirectory) -> None:
+    assert blobs.write("jobs/j1/job.zip", [b"ab", b"cd"]) == 4
+    assert b"".join(blobs.read("jobs/j1/job.zip")) == b"abcd"
+    assert blobs.exists("jobs/j1/job.zip")
+    assert not blobs.exists("jobs/j1")
+    assert not blobs.exists("../escape")
+    blobs.move("jobs/j1/job.zip", "jobs/j2/job.zip")
+    assert not blobs.exists("jobs/j1/job.zip")
+    assert b"".join(blobs.read("jobs/j2/job.zip")) == b"abcd"
+    with pytest.raises(KeyError):
+        blobs.read("jobs/j1/job.zip")
+    with pytest.raises(KeyError):
+        blobs.move("nope", "x")
+
+
+def test_blob_keys_may_nest_under_other_keys(blobs: BlobDirectory) -> None:
+    blobs.write("a", [b"1"])
+    blobs.write("a/b", [b"2"])
+    blobs.write("a/b/c", [b"3"])
+    assert blobs.keys("a") == ["a", "a/b", "a/b/c"]
+    assert blobs.keys("a/") == ["a/b", "a/b/c"]
+    assert blobs.keys("a/b/") == ["a/b/c"]
+    assert blobs.keys("zz") == []
+    assert b"".join(blobs.read("a")) == b"1"
+
+
+def test_blob_delete_prefix_and_children(blobs: BlobDirectory) -> None:
+    for key in ("jobs/j1/job.zip", "jobs/j1/workspace/s/log.txt", "jobs/j2/job.zip", "uploads/u"):
+        blobs.write(key, [b"x"])
+    assert blobs.children("jobs/") == ["j1", "j2"]
+    assert blobs.children("missing/") == []
+    assert blobs.delete_prefix("jobs/j1/") == 2
+    assert blobs.keys("") == ["jobs/j2/job.zip", "uploads/u"]
+    assert not os.path.exists(os.path.join(blobs.root, "data", "jobs", "j1"))
+    assert blobs.delete_prefix("nothing/") == 0
+
+
+def test_a_failing_write_stores_nothing(blobs: BlobDirectory) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"partial"
+        raise OSError("source broke")
+
+    with pytest.raises(OSError, match="source broke"):
+        blobs.write("jobs/j/job.zip", chunks())
+    assert not blobs.exists("jobs/j/job.zip")
+    assert os.listdir(blobs.spool_dir()) == []
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "dir/"])
+def test_unsafe_blob_keys_are_refused(blobs: BlobDirectory, key: str) -> None:
+    with pytest.raises(KeyError):
+        blobs.write(key, [b"x"])
+
+
+def test_blob_archive_checks_the_zip(tmp_path: Path) -> None:
+    blobs = BlobDirectory(str(tmp_path / "b"), ZipLimits(max_entries=2))
+    blobs.write("ok.zip", [make_zip({"a.txt": b"a"})])
+    view = blobs.archive("ok.zip")
+    assert list(view.names()) == ["hello/a.txt"]
+    blobs.write("many.zip", [hello_zip()])
+    with pytest.raises(InvalidJobDefinition, match="entries"):
+        blobs.archive("many.zip")
+    blobs.write("junk.zip", [b"junk"])
+    with pytest.raises(InvalidJobDefinition, match="not a valid zip"):
+        blobs.archive("junk.zip")
+    with pytest.raises(KeyError):
+        blobs.archive("missing.zip")
+
+
+def test_incomplete_writes_are_cleared(blobs: BlobDirectory) -> None:
+    leftover = os.path.join(blobs.spool_dir(), "crashed.part")
+    with open(leftover, "wb") as handle:
+        handle.write(b"half")
+    os.mkdir(os.path.join(blobs.spool_dir(), "dir"))
+    assert blobs.clear_incomplete() == 2
+    assert os.listdir(blobs.spool_dir()) == []
+
+
+# --- recovery -----------------------------------------------------------------------------------
+
+
+def test_recovery_marks_live_jobs_abnormal(db: Database, blobs: BlobDirectory) -> None:
+    jobs = SqliteJobStore(db)
+    jobs.add(_meta(_id(1), status="RUNNING", start_time="2023-11-14T22:13:20+00:00"))
+    jobs.add(_meta(_id(2), status="DISPATCHED"))
+    jobs.add(_meta(_id(3), status="SUBMITTED"))
+    jobs.add(_meta(_id(4), status="FINISHED:COMPLETED"))
+    blobs.write(f"jobs/{_id(1)}/workspace/server/log.txt", [b"earlier line\n"])
+    now = 1_700_000_100.0
+    assert sorted(recover_jobs(jobs, blobs, now)) == [_id(1), _id(2)]
+    running = jobs.get(_id(1))
+    assert running is not None
+    assert running["status"] == "FINISHED:ABNORMAL"
+    assert running["finish_reason"] == "the server stopped while the job was RUNNING"
+    assert running["duration"] == "0:01:40"
+    dispatched = jobs.get(_id(2))
+    assert dispatched is not None
+    assert dispatched["status"] == "FINISHED:ABNORMAL"
+    assert "duration" not in dispatched  # it never started: no duration to compute
+    assert [m["job_id"] for m in jobs.unfinished()] == [_id(3)]
+    log = b"".join(blobs.read(f"jobs/{_id(1)}/workspace/server/log.txt")).decode()
+    assert log.startswith("earlier line\n")
+    assert "the server stopped while the job was RUNNING" in log
+    assert recover_jobs(jobs, blobs, now) == []
+
+
+def test_orphan_blobs_are_collected(db: Database, blobs: BlobDirectory) -> None:
+    jobs = SqliteJobStore(db)
+    jobs.add(_meta(_id(1)))
+    blobs.write(f"jobs/{_id(1)}/job.zip", [b"kept"])
+    blobs.write(f"jobs/{_id(2)}/job.zip", [b"orphan"])
+    blobs.write(f"jobs/{_id(2)}/workspace/site-1/log.txt", [b"orphan"])
+    blobs.write("uploads/abc/job.zip", [b"staged"])
+    # A crash between creating a blob's directory and renaming the blob into it:
+    os.makedirs(os.path.join(blobs.root, "data", "uploads", "half", "deeper"))
+    assert collect_orphans(jobs.job_ids(), blobs) == 3
+    assert blobs.keys("") == [f"jobs/{_id(1)}/job.zip"]
+    assert os.listdir(os.path.join(blobs.root, "data")) == ["jobs"]
+    assert os.listdir(os.path.join(blobs.root, "data", "jobs")) == [_id(1)]
