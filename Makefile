@@ -22,7 +22,7 @@ format-check: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy $(PACKAGES) tests
+	$(BIN)/mypy $(PACKAGES) tests bench
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q

@@ -76,7 +76,11 @@ def list_jobs(core: ServiceCore, principal: Principal, command: ListJobs) -> lis
         candidates = [] if found is None else [found]
     else:
         candidates = jobs.query(
-            study=principal.study, id_prefix=command.id_prefix, name_prefix=command.name_prefix
+            study=principal.study,
+            id_prefix=command.id_prefix,
+            name_prefix=command.name_prefix,
+            # The store may cut to the newest N only when no later filter drops rows.
+            newest=None if command.mine_only else command.limit,
         )
     return select_jobs(
         candidates, command, study=principal.study, caller_name=principal.name, now=core.now()

@@ -143,10 +143,14 @@ class JobStore(Protocol):
         study: str | None = None,
         id_prefix: str | None = None,
         name_prefix: str | None = None,
+        newest: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Copies of the jobs matching every given filter, in no particular order.
+        """Copies of the jobs matching every given filter, oldest submit first.
 
         Prefixes compare case-insensitively; ``name_prefix`` matches the meta ``name`` key only.
+        ``newest=N`` keeps only the N most recently submitted matches (what ``list_jobs``
+        with a limit shows), so a store can answer from an index instead of reading every
+        job. Equal submit times keep the store's own stable order in both cases.
         """
         ...
 

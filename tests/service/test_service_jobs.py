@@ -283,3 +283,16 @@ def test_members_can_view_but_not_manage() -> None:
     assert len(h.ok(member, ListJobs())) == 1
     problem = h.problem(member, AbortJob(job_id=job_id))
     assert problem.message == f"user '{MEMBER}' is not authorized for 'abort_job'"
+
+
+def test_limited_mine_only_listing_is_not_cut_before_the_submitter_filter() -> None:
+    h = Harness()
+    admin, lead = h.login(ADMIN), h.login(LEAD)
+    mine = h.submit(lead)
+    h.advance(1.0)
+    for _ in range(3):
+        h.submit(admin)
+        h.advance(1.0)
+    rows = h.ok(lead, ListJobs(limit=1, mine_only=True))
+    assert [row["job_id"] for row in rows] == [mine]
+    assert len(h.ok(lead, ListJobs(limit=2))) == 2

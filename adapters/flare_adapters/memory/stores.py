@@ -83,16 +83,22 @@ class MemoryJobStore:
         study: str | None = None,
         id_prefix: str | None = None,
         name_prefix: str | None = None,
+        newest: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Copies of the jobs matching every given filter (prefixes case-insensitive)."""
+        """Copies of the jobs matching every given filter (prefixes case-insensitive), oldest
+        submit first (equal times in insertion order), the newest ``newest`` when given."""
         with self._lock:
-            return [
-                copy.deepcopy(meta)
+            matches = [
+                meta
                 for meta in self._jobs.values()
                 if (study is None or normalize_study(meta.get("study")) == study)
                 and _starts(meta.get("job_id"), id_prefix)
                 and _starts(meta.get("name"), name_prefix)
             ]
+            matches.sort(key=_submit_epoch)  # stable: ties keep insertion order
+            if newest:
+                matches = matches[-newest:]
+            return [copy.deepcopy(meta) for meta in matches]
 
     def count(self, study: str) -> int:
         """How many jobs (any status) belong to ``study``."""

@@ -118,9 +118,11 @@ class SqliteJobStore:
         study: str | None = None,
         id_prefix: str | None = None,
         name_prefix: str | None = None,
+        newest: int | None = None,
     ) -> list[dict[str, Any]]:
         """Copies of the jobs matching every given filter (prefixes case-insensitive),
-        oldest submit first."""
+        oldest submit first; only the newest ``newest`` when given (read from the
+        ``(study, submit_time)`` index backwards, so a limited listing stays fast at any size)."""
         clauses: list[str] = []
         params: list[object] = []
         if study is not None:
@@ -135,9 +137,15 @@ class SqliteJobStore:
             clauses.append("name_lower >= ? AND name_lower < ?")
             params += [low, low + _TOP]
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT meta FROM jobs{where} ORDER BY submit_time, job_id"
+        if newest:
+            sql = f"SELECT meta FROM jobs{where} ORDER BY submit_time DESC, job_id DESC LIMIT ?"
+            params.append(newest)
+        else:
+            sql = f"SELECT meta FROM jobs{where} ORDER BY submit_time, job_id"
         with self._db.reading() as conn:
             rows = conn.execute(sql, params).fetchall()
+        if newest:
+            rows.reverse()
         return [_decode_meta(row[0]) for row in rows]
 
     def count(self, study: str) -> int:

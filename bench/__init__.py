@@ -1,0 +1,1 @@
+"""flare-core benchmarks: ``python -m bench`` (``make bench``)."""

@@ -1,0 +1,67 @@
+"""``JobStore.query`` behaves the same over memory and SQLite, including ``newest``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flare_adapters.memory.stores import MemoryJobStore
+from flare_adapters.sqlite.db import Database
+from flare_adapters.sqlite.stores import SqliteJobStore
+from flare_core._service.ports import JobStore
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    if request.param == "memory":
+        yield MemoryJobStore()
+        return
+    db = Database(str(tmp_path / "jobs.sqlite3"))
+    yield SqliteJobStore(db)
+    db.close()
+
+
+def _job(i: int, *, study: str = "default", name: str = "job", when: float | None = None) -> Any:
+    return {
+        "job_id": str(uuid.UUID(int=i, version=4)),
+        "name": name,
+        "study": study,
+        "status": "SUBMITTED",
+        "submit_time": float(i) if when is None else when,
+    }
+
+
+def _ids(metas: list[dict[str, Any]]) -> list[int]:
+    return [uuid.UUID(m["job_id"]).int & 0xFFFF for m in metas]
+
+
+def test_query_returns_oldest_first(store: JobStore) -> None:
+    for i in (3, 1, 2):
+        store.add(_job(i))
+    assert _ids(store.query(study="default")) == [1, 2, 3]
+
+
+def test_newest_keeps_the_most_recent_matches_oldest_first(store: JobStore) -> None:
+    for i in range(1, 21):
+        store.add(_job(i, study="default" if i % 2 else "other"))
+    assert _ids(store.query(study="default", newest=3)) == [15, 17, 19]
+    assert _ids(store.query(study="other", newest=100)) == list(range(2, 21, 2))
+
+
+def test_newest_applies_after_prefix_filters(store: JobStore) -> None:
+    for i in range(1, 11):
+        store.add(_job(i, name="alpha" if i <= 4 else "beta"))
+    assert _ids(store.query(name_prefix="ALP", newest=2)) == [3, 4]
+    assert store.query(name_prefix="gamma", newest=2) == []
+
+
+def test_newest_equals_the_tail_of_the_full_query(store: JobStore) -> None:
+    # Equal submit times: the cut must pick the same jobs the full, ordered query ends with.
+    for i in range(1, 9):
+        store.add(_job(i, when=100.0))
+    full = store.query(study="default")
+    assert store.query(study="default", newest=3) == full[-3:]
