@@ -14,7 +14,7 @@ from flare_testing.fake import DEFAULT_ADMIN, FakeFlare
 from flare_testing.job_folders import EXAMPLE, JobFolders
 
 if TYPE_CHECKING:
-    from flare_testing.served import ServedSystem, serve
+    from flare_testing.server import ServedSystem, serve
 
 __all__ = ["DEFAULT_ADMIN", "EXAMPLE", "FakeFlare", "JobFolders", "ServedSystem", "serve"]
 
@@ -22,7 +22,7 @@ __all__ = ["DEFAULT_ADMIN", "EXAMPLE", "FakeFlare", "JobFolders", "ServedSystem"
 def __getattr__(name: str) -> Any:
     # serve() pulls in aiohttp; keep ``import flare_testing`` light for FakeFlare users.
     if name in ("serve", "ServedSystem"):
-        from flare_testing import served
+        from flare_testing import server
 
-        return getattr(served, name)
+        return getattr(server, name)
     raise AttributeError(f"module 'flare_testing' has no attribute {name!r}")

@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 import flare_core as fc
-from flare_testing.serve import ServedSystem, serve
+from flare_testing.server import ServedSystem, serve
 from tests.server.server_kit import Api, hello_zip
 
 pytestmark = pytest.mark.asyncio
