@@ -7,9 +7,12 @@
         runs the server until SIGINT/SIGTERM, printing ``serving on http://HOST:PORT`` once the
         socket is bound (``--port 0`` picks a free port).
 
-Subcommands are registered in ``COMMANDS`` (name -> (configure parser, run)); others (``demo``,
-the session commands) plug in the same way. Exit codes: 0 success, 1 runtime failure, 2 usage
-or configuration error.
+plus the everyday session commands printing JSON (``submit``, ``jobs``, ``job``, ``wait``,
+``abort``, ``delete``, ``clone``, ``logs``, ``download``, ``status``: see
+``flare_adapters.cli_session``).
+
+Subcommands are registered in ``COMMANDS`` (name -> (configure parser, run)). Exit codes:
+0 success, 1 runtime failure, 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final, TextIO
 
+from flare_adapters import cli_session
 from flare_adapters.server.config import DEFAULT_PORT, ConfigError, init_workspace, load_config
 from flare_adapters.server.runtime import run_server
 
@@ -97,6 +101,10 @@ def _run_serve(args: argparse.Namespace, out: TextIO) -> int:
 COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Run]]] = {
     "init": ("create a server workspace", _configure_init, _run_init),
     "serve": ("run the server of a workspace", _configure_serve, _run_serve),
+    **{
+        name: (help_text, cli_session.configure(add), cli_session.runner(call))
+        for name, (help_text, add, call) in cli_session.SESSION_COMMANDS.items()
+    },
 }
 """Subcommand name -> (help, add its arguments, run it)."""
 
