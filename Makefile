@@ -25,7 +25,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy $(PACKAGES) tests bench
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 test: lint format-check typecheck pytest
 

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final, TextIO
 
-from flare_adapters import cli_session
+from flare_adapters import cli_session, demo
 from flare_adapters.server.config import DEFAULT_PORT, ConfigError, init_workspace, load_config
 from flare_adapters.server.runtime import run_server
 
@@ -101,6 +101,11 @@ def _run_serve(args: argparse.Namespace, out: TextIO) -> int:
 COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Run]]] = {
     "init": ("create a server workspace", _configure_init, _run_init),
     "serve": ("run the server of a workspace", _configure_serve, _run_serve),
+    "demo": (
+        "start the embedded server and drive it over HTTP and WebSocket",
+        demo.configure,
+        demo.run,
+    ),
     **{
         name: (help_text, cli_session.configure(add), cli_session.runner(call))
         for name, (help_text, add, call) in cli_session.SESSION_COMMANDS.items()

@@ -462,7 +462,18 @@ class Session(SessionSpec):
 
 async def _achunks(chunks: Iterator[bytes]) -> AsyncGenerator[bytes, None]:
     # Zipping reads files: each chunk is produced off the event loop.
-    while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+    while True:
+        pending = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+        try:
+            chunk = await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            # The worker may still be inside next(): let it finish, or closing the zip
+            # generator afterwards would fail with "generator already executing".
+            with contextlib.suppress(Exception):
+                await pending
+            raise
+        if chunk is None:
+            return
         yield chunk
 
 

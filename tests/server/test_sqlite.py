@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -163,7 +162,7 @@ def test_listing_uses_indexes(db: Database) -> None:
     )
 
 
-def test_listing_is_fast_at_100k_jobs(db: Database) -> None:
+def test_listing_queries_are_exact_at_100k_jobs(db: Database) -> None:
     encode = msgspec.json.encode
     rows = []
     for n in range(100_000):
@@ -177,17 +176,17 @@ def test_listing_is_fast_at_100k_jobs(db: Database) -> None:
             rows,
         )
     jobs = SqliteJobStore(db)
-    started = time.perf_counter()
     by_prefix = jobs.query(study="big", id_prefix=_id(54321)[:8])
     by_name = jobs.query(study="small", name_prefix="JOB-9999")
     small = jobs.query(study="small")
-    elapsed = time.perf_counter() - started
     assert [m["job_id"] for m in by_prefix] == [_id(54321)]
     assert [m["name"] for m in by_name] == ["job-99990"]
     assert len(small) == 10_000
     assert [m["submit_time"] for m in small[:2]] == [0.0, 10.0]
     assert jobs.count("big") == 90_000
-    assert elapsed < 2.0  # indexed: milliseconds for the prefixes; one scan of 10k rows
+    newest = jobs.query(study="big", newest=3)
+    assert [m["submit_time"] for m in newest] == [99997.0, 99998.0, 99999.0]
+    # Speed at this size is a benchmark goal (``make bench``), not a timed assertion here.
 
 
 # --- tokens, studies, sites ------------------------------------------------------------------

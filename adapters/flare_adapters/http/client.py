@@ -28,7 +28,7 @@ import contextlib
 import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
@@ -60,8 +60,6 @@ _ZIP: Final = "application/zip"
 _UNAVAILABLE: Final = frozenset({502, 503, 504})
 _encode_json = msgspec.json.Encoder().encode
 _decode_grant = msgspec.json.Decoder(Grant).decode
-
-T = TypeVar("T")
 
 
 def _translated(exc: BaseException, timeout: float) -> Exception | None:

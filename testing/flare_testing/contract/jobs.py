@@ -292,7 +292,7 @@ class JobLifecycleContract(ContractBase):
     ) -> None:
         job_id = pending_job(session, jobs)
         with pytest.raises(JobTimeout, match="did not finish"):
-            session.wait_for_job(job_id, timeout=30, poll_interval=5)
+            session.wait_for_job(job_id, timeout=1, poll_interval=0.25)
         assert session.get_job_meta(job_id)["status"] == "SUBMITTED"
 
     @pytest.mark.flare_requires(cap.SITE_CONTROL)

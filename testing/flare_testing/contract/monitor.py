@@ -192,8 +192,8 @@ class MonitorContract(ContractBase):
         self, harness: Harness, session: SessionSpec, jobs: JobFolders
     ) -> None:
         job_id = running_job(harness, session, jobs)
-        with pytest.raises(JobTimeout, match=f"job {job_id} did not finish within 5"):
-            session.wait_for_job(job_id, timeout=5, poll_interval=1.0)
+        with pytest.raises(JobTimeout, match=f"job {job_id} did not finish within 0.5s"):
+            session.wait_for_job(job_id, timeout=0.5, poll_interval=0.1)
         assert not issubclass(JobTimeout, InternalError)
 
     @pytest.mark.flare_requires(cap.JOB_EVENTS, cap.VIRTUAL_TIME)
