@@ -21,9 +21,10 @@ Unknown options raise ``TypeError``, as unknown keyword arguments do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import ssl
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
@@ -177,6 +178,28 @@ class CallerCode:
         """Send one progress report (when there is a callback)."""
         if self._progress is not None:
             self.call(self._progress, TransferProgress(direction, self._op, transferred, done))
+
+
+@contextlib.contextmanager
+def translating(
+    translate: Callable[[Exception, float], Exception | None],
+    timeout: float,
+    caller: CallerCode | None = None,
+) -> Iterator[None]:
+    """Turn foreign errors into domain exceptions with ``translate`` (chained with ``from``).
+
+    An error the caller's own code raised (a progress callback) is re-raised as it was;
+    anything ``translate`` does not know (returns None for) propagates unchanged.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if caller is not None and caller.error is not None:
+            raise caller.error from None
+        domain = translate(exc, timeout)
+        if domain is None:
+            raise
+        raise domain from exc
 
 
 class ChunkPump:

@@ -23,6 +23,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from flare_adapters.engines.simulated import SimulatedEngine
+from flare_adapters.memory.system import DEFAULT_USERS
 from flare_adapters.server.config import SiteConfig, WorkspaceConfig, save_config
 from flare_adapters.server.runtime import RunningServer, ServerRuntime, run_server
 from flare_adapters.server.settings import ServerSettings
@@ -32,15 +33,8 @@ from flare_core._service import AdminService, UserConfig, hash_api_key
 
 __all__ = ["DEFAULT_SERVE_USERS", "ServedSystem", "serve"]
 
-DEFAULT_SERVE_USERS: tuple[tuple[str, str, str], ...] = (
-    ("admin@nvidia.com", "nvidia", "project_admin"),
-    ("lead@nvidia.com", "nvidia", "lead"),
-    ("member@nvidia.com", "nvidia", "member"),
-    ("orgadmin@nvidia.com", "nvidia", "org_admin"),
-    ("lead@other.org", "other", "lead"),
-    ("orgadmin@other.org", "other", "org_admin"),
-)
-"""``(name, org, role)`` of the users ``serve()`` creates; the first is the admin."""
+DEFAULT_SERVE_USERS: tuple[tuple[str, str, str], ...] = DEFAULT_USERS
+"""``(name, org, role)`` of the users ``serve()`` creates (FakeFlare's); the first is the admin."""
 
 _TEST_SCRYPT_N = 2**4  # cheap hashing: throw-away keys on a loopback test server
 

@@ -24,10 +24,10 @@ and ``https`` of the ``flare_core.transports`` group).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import AbstractContextManager
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -43,6 +43,7 @@ from flare_adapters._network import (
     NetworkTransportFactory,
     login_with_retries,
     op_name,
+    translating,
 )
 from flare_adapters.http.routes import LOGIN_PATH, LoginRequest, command_to_request
 from flare_core._commands import Command
@@ -83,18 +84,9 @@ def _translated(exc: BaseException, timeout: float) -> Exception | None:
     return None
 
 
-@contextlib.contextmanager
-def _translate(timeout: float, caller: CallerCode | None = None) -> Iterator[None]:
-    """The one place foreign errors become domain exceptions (chained with ``from``)."""
-    try:
-        yield
-    except Exception as exc:
-        if caller is not None and caller.error is not None:
-            raise caller.error from None
-        domain = _translated(exc, timeout)
-        if domain is None:
-            raise
-        raise domain from exc
+def _translate(timeout: float, caller: CallerCode | None = None) -> AbstractContextManager[None]:
+    """The one place this adapter's foreign errors become domain exceptions."""
+    return translating(_translated, timeout, caller)
 
 
 def _reply_of(status: int, content_type: str, body: bytes) -> Reply:

@@ -43,6 +43,7 @@ import ssl
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterable, Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -64,6 +65,7 @@ from flare_adapters._network import (
     NetworkTransportFactory,
     login_with_retries,
     op_name,
+    translating,
 )
 from flare_adapters.http.routes import WS_PATH
 from flare_core._commands import Command, Logout
@@ -214,18 +216,9 @@ def _translated(exc: BaseException, timeout: float) -> Exception | None:
     return None
 
 
-@contextlib.contextmanager
-def _translate(timeout: float, caller: CallerCode | None = None) -> Iterator[None]:
-    """The one place foreign errors become domain exceptions (chained with ``from``)."""
-    try:
-        yield
-    except Exception as exc:
-        if caller is not None and caller.error is not None:
-            raise caller.error from None
-        domain = _translated(exc, timeout)
-        if domain is None:
-            raise
-        raise domain from exc
+def _translate(timeout: float, caller: CallerCode | None = None) -> AbstractContextManager[None]:
+    """The one place this adapter's foreign errors become domain exceptions."""
+    return translating(_translated, timeout, caller)
 
 
 def _endpoint(url: str) -> str:
