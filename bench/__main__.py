@@ -55,7 +55,7 @@ def _row(name: str, ours: float, raw: float) -> None:
 def bench_session_overhead(tmp: str) -> None:
     print("1. session overhead (memory transport)")
     with FakeFlare() as fake, fake.session() as session:
-        job_id = session.submit_job(str(JobFolders(tmp).hello()))
+        job_id = session.submit_job(str(JobFolders(os.path.join(tmp, "session-jobs")).hello()))
         grant = fake.service.login("admin@nvidia.com", "admin@nvidia.com", "default")
         principal = fake.service.authenticate(grant.token)
         command = GetJobMeta(job_id=job_id)
@@ -138,7 +138,7 @@ def bench_network(tmp: str) -> None:
     with serve() as system:
         kwargs = {"user": system.admin_user, "api_key": system.admin_key}
         with connect(system.http_url, **kwargs) as session:
-            job_id = session.submit_job(str(JobFolders(tmp).hello()))
+            job_id = session.submit_job(str(JobFolders(os.path.join(tmp, "network-jobs")).hello()))
             http = _best(lambda: session.get_job_meta(job_id), 5, 200)
         with connect(system.ws_url, **kwargs) as session:
             ws = _best(lambda: session.get_job_meta(job_id), 5, 200)
