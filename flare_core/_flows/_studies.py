@@ -53,6 +53,19 @@ def _payload(ctx: FlowContext, command: Command) -> ClientFlow[dict[str, Any]]:
     return payload
 
 
+def _site_change(
+    ctx: FlowContext,
+    command_type: type[RegisterStudy | AddStudySite | RemoveStudySite],
+    study: str,
+    sites: list[str] | None,
+    site_orgs: list[str] | None,
+) -> ClientFlow[dict[str, Any]]:
+    """Validate a study's name and its ``sites`` / ``site_orgs``, send, return the payload."""
+    name = check_name_arg(study, "study")
+    flat, groups = check_site_args(sites, site_orgs)
+    return (yield from _payload(ctx, command_type(study=name, sites=flat, site_orgs=groups)))
+
+
 def register_study(
     ctx: FlowContext,
     study: str,
@@ -60,9 +73,7 @@ def register_study(
     site_orgs: list[str] | None = None,
 ) -> ClientFlow[dict[str, Any]]:
     """Create or merge a study; exactly one of ``sites`` / ``site_orgs``."""
-    name = check_name_arg(study, "study")
-    flat, groups = check_site_args(sites, site_orgs)
-    return (yield from _payload(ctx, RegisterStudy(study=name, sites=flat, site_orgs=groups)))
+    return (yield from _site_change(ctx, RegisterStudy, study, sites, site_orgs))
 
 
 def add_study_site(
@@ -72,9 +83,7 @@ def add_study_site(
     site_orgs: list[str] | None = None,
 ) -> ClientFlow[dict[str, Any]]:
     """Enroll sites in an existing study; exactly one of ``sites`` / ``site_orgs``."""
-    name = check_name_arg(study, "study")
-    flat, groups = check_site_args(sites, site_orgs)
-    return (yield from _payload(ctx, AddStudySite(study=name, sites=flat, site_orgs=groups)))
+    return (yield from _site_change(ctx, AddStudySite, study, sites, site_orgs))
 
 
 def remove_study_site(
@@ -84,9 +93,7 @@ def remove_study_site(
     site_orgs: list[str] | None = None,
 ) -> ClientFlow[dict[str, Any]]:
     """Remove sites from a study; exactly one of ``sites`` / ``site_orgs``."""
-    name = check_name_arg(study, "study")
-    flat, groups = check_site_args(sites, site_orgs)
-    return (yield from _payload(ctx, RemoveStudySite(study=name, sites=flat, site_orgs=groups)))
+    return (yield from _site_change(ctx, RemoveStudySite, study, sites, site_orgs))
 
 
 def remove_study(ctx: FlowContext, study: str) -> ClientFlow[dict[str, Any]]:

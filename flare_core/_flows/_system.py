@@ -168,34 +168,39 @@ def get_connected_client_list(ctx: FlowContext) -> ClientFlow[list[ClientInfo]]:
     return info.client_info
 
 
+def _site_report(
+    ctx: FlowContext,
+    command_type: type[CheckStatus | ReportResources | ReportVersion],
+    name: str,
+    target_type: str,
+    targets: list[str] | None,
+) -> ClientFlow[dict[str, Any]]:
+    """Validate the targets, send a site-report command, return its dict keyed by site."""
+    kind = check_target_type(name, target_type)
+    names = check_targets(kind, targets)
+    value = yield from call(ctx, command_type(target_type=kind, targets=names))
+    return _dict_result(value, name)
+
+
 def check_status(
     ctx: FlowContext, target_type: str, targets: list[str] | None = None
 ) -> ClientFlow[dict[str, Any]]:
     """Return status information keyed by site name (DECISIONS §14)."""
-    kind = check_target_type("check_status", target_type)
-    names = check_targets(kind, targets)
-    value = yield from call(ctx, CheckStatus(target_type=kind, targets=names))
-    return _dict_result(value, "check_status")
+    return (yield from _site_report(ctx, CheckStatus, "check_status", target_type, targets))
 
 
 def report_resources(
     ctx: FlowContext, target_type: str, targets: list[str] | None = None
 ) -> ClientFlow[dict[str, Any]]:
     """Return resource information keyed by site name; values are dicts (DECISIONS §14)."""
-    kind = check_target_type("report_resources", target_type)
-    names = check_targets(kind, targets)
-    value = yield from call(ctx, ReportResources(target_type=kind, targets=names))
-    return _dict_result(value, "report_resources")
+    return (yield from _site_report(ctx, ReportResources, "report_resources", target_type, targets))
 
 
 def report_version(
     ctx: FlowContext, target_type: str, targets: list[str] | None = None
 ) -> ClientFlow[dict[str, Any]]:
     """Return ``{site: {"version": ...} | {"error": ...}}``."""
-    kind = check_target_type("report_version", target_type)
-    names = check_targets(kind, targets)
-    value = yield from call(ctx, ReportVersion(target_type=kind, targets=names))
-    return _dict_result(value, "report_version")
+    return (yield from _site_report(ctx, ReportVersion, "report_version", target_type, targets))
 
 
 def get_client_job_status(
