@@ -255,13 +255,14 @@ def archive_workspace(core: ServiceCore, meta: dict[str, Any]) -> None:
 
 
 def delete_job_now(core: ServiceCore, job_id: str) -> None:
-    """Remove a job and all its blobs, and publish its deletion."""
+    """Remove a job, its blobs and its workspace files, and publish its deletion."""
     meta = core.ports.jobs.get(job_id)
     core.pending_deletes.discard(job_id)
     if meta is None:
         return
     core.ports.jobs.remove(job_id)
     core.ports.blobs.delete_prefix(job_blob_prefix(job_id))
+    core.ports.workspaces.remove_job(job_id)
     core.publish(meta, status="DELETED")
 
 

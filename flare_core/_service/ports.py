@@ -305,6 +305,11 @@ class Workspaces(Protocol):
         """The workspace of ``site`` (``"server"`` or a client name), or None when unknown."""
         ...
 
+    def remove_job(self, job_id: str) -> None:
+        """Delete a job's files from every site's workspace (``delete_job`` removes the job
+        everywhere, as the reference deletes the server's and clients' workspaces)."""
+        ...
+
 
 class EngineListener(Protocol):
     """The callbacks an engine reports job progress through (implemented by the service)."""

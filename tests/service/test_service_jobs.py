@@ -296,3 +296,18 @@ def test_limited_mine_only_listing_is_not_cut_before_the_submitter_filter() -> N
     rows = h.ok(lead, ListJobs(limit=1, mine_only=True))
     assert [row["job_id"] for row in rows] == [mine]
     assert len(h.ok(lead, ListJobs(limit=2))) == 2
+
+
+def test_delete_removes_the_jobs_files_from_every_site_workspace() -> None:
+    h = Harness()
+    admin = h.login()
+    job_id = h.submit(admin)
+    keep = h.submit(admin)
+    h.advance(20.0)
+    workspaces = h.system.workspaces
+    assert workspaces.tree("site-1").files(job_id)
+    h.ok(admin, DeleteJob(job_id=job_id))
+    for site in workspaces.sites():
+        assert workspaces.tree(site).files(job_id) == []
+        assert workspaces.tree(site).stat(job_id) is None
+    assert workspaces.tree("site-1").files(keep)

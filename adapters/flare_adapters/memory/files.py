@@ -107,6 +107,15 @@ class MemoryFileTree:
             old = self._files.get(norm, (b"", mtime))[0]
             self._files[norm] = (old + bytes(data), mtime)
 
+    def remove(self, path: str) -> None:
+        """Remove file or directory ``path`` with everything under it (no error if absent)."""
+        norm = self._checked(path)
+        below = f"{norm}/"
+        with self._lock:
+            for table in (self._files, self._dirs):
+                for key in [k for k in table if k == norm or k.startswith(below)]:
+                    del table[key]
+
     def files(self, prefix: str = "") -> list[str]:
         """Every file path under directory ``prefix`` (``""``: all), sorted."""
         norm = self._checked(prefix) if prefix else ""
@@ -152,3 +161,10 @@ class MemoryWorkspaces:
         """The sites that have a workspace, sorted."""
         with self._lock:
             return sorted(self._trees)
+
+    def remove_job(self, job_id: str) -> None:
+        """Delete ``<job_id>/`` from every site's workspace."""
+        with self._lock:
+            trees = list(self._trees.values())
+        for tree in trees:
+            tree.remove(job_id)
