@@ -4,8 +4,9 @@
         writes DIR/flare-core.json with one project admin and a few simulated sites, and prints
         the admin's API key once (only its scrypt hash is stored);
     flare-core serve DIR [--host 127.0.0.1] [--port N]
-        runs the server until SIGINT/SIGTERM, printing ``serving on http://HOST:PORT`` once the
-        socket is bound (``--port 0`` picks a free port).
+        runs the server until SIGINT/SIGTERM or an admin's ``shutdown("server"|"all")``,
+        printing ``serving on http://HOST:PORT`` once the socket is bound (``--port 0`` picks a
+        free port);
 
 plus the everyday session commands printing JSON (``submit``, ``jobs``, ``job``, ``wait``,
 ``abort``, ``delete``, ``clone``, ``logs``, ``download``, ``status``: see
@@ -27,11 +28,14 @@ from typing import Final, TextIO
 
 from flare_adapters import cli_session, demo
 from flare_adapters.server.config import DEFAULT_PORT, ConfigError, init_workspace, load_config
-from flare_adapters.server.runtime import run_server
+from flare_adapters.server.runtime import RunningServer, run_server
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 Run = Callable[[argparse.Namespace, TextIO], int]
+
+_SHUTDOWN_POLL: Final = 0.5
+"""Seconds between checks of whether an admin shut the server down."""
 
 
 def _configure_init(parser: argparse.ArgumentParser) -> None:
@@ -81,8 +85,20 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> None:
             loop.add_signal_handler(signum, stop.set)
     async with run_server(args.dir, host=args.host, port=args.port) as server:
         print(f"serving on {server.http_url}", file=out, flush=True)
-        await stop.wait()
+        watcher = asyncio.create_task(_until_shut_down(server, stop))
+        try:
+            await stop.wait()
+        finally:
+            watcher.cancel()
     print("stopped", file=out, flush=True)
+
+
+async def _until_shut_down(server: RunningServer, stop: asyncio.Event) -> None:
+    # An admin's shutdown("server"/"all") stops the service; the process then exits too, as
+    # an NVFlare server does. Polling keeps the service free of any process-level hook.
+    while server.runtime.service.running:
+        await asyncio.sleep(_SHUTDOWN_POLL)
+    stop.set()
 
 
 def _run_serve(args: argparse.Namespace, out: TextIO) -> int:

@@ -268,6 +268,42 @@ def test_cli_serve_runs_the_server_until_terminated(tmp_path: Path) -> None:
                 stream.close()
 
 
+def test_cli_serve_exits_after_an_admin_shuts_the_system_down(tmp_path: Path) -> None:
+    key = _init(tmp_path)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flare_adapters.cli", "serve", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("serving on http://127.0.0.1:")
+        url = line.split()[-1]
+
+        async def shut_down() -> None:
+            async with aiohttp.ClientSession(url) as http:
+                api = Api(http)
+                await api.login("admin@nvidia.com", key)
+                body = {"target_type": "all"}
+                value = await api.ok("POST", "/v1/system/shutdown", json_body=body)
+                assert value["server_status"] == "stopped"
+
+        asyncio.run(shut_down())
+        assert process.wait(timeout=30) == 0
+        assert process.stdout.read().strip() == "stopped"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
 def test_serve_bind_failure_is_reported(tmp_path: Path) -> None:
     _init(tmp_path)
     config = json.loads((tmp_path / CONFIG_FILE).read_text())
