@@ -12,12 +12,12 @@ import threading
 
 from flare_core._shell import FileStat
 
-__all__ = ["MemoryFileTree", "MemoryWorkspaces"]
+__all__ = ["MemoryFileTree", "MemoryWorkspaces", "normalize_workspace_path"]
 
 _DIR_SIZE = 4096  # what ``ls -l`` shows for a directory on common file systems
 
 
-def _normalize(path: str) -> str | None:
+def normalize_workspace_path(path: str) -> str | None:
     """The canonical form of a workspace path, or None when it would leave the workspace."""
     if not isinstance(path, str) or path.startswith("/") or "\\" in path or "\x00" in path:
         return None
@@ -49,7 +49,7 @@ class MemoryFileTree:
 
     def stat(self, path: str) -> FileStat | None:
         """Kind, size and modification time of ``path``, or None when it does not exist."""
-        norm = _normalize(path)
+        norm = normalize_workspace_path(path)
         if norm is None:
             return None
         with self._lock:
@@ -62,7 +62,7 @@ class MemoryFileTree:
 
     def listdir(self, path: str) -> list[str]:
         """The names directly inside directory ``path``, sorted (``[]`` when not a directory)."""
-        norm = _normalize(path)
+        norm = normalize_workspace_path(path)
         if norm is None:
             return []
         prefix = f"{norm}/" if norm else ""
@@ -78,7 +78,7 @@ class MemoryFileTree:
 
     def read(self, path: str) -> bytes:
         """The content of file ``path``. Raises FileNotFoundError when it is not a file."""
-        norm = _normalize(path)
+        norm = normalize_workspace_path(path)
         with self._lock:
             if norm is None or norm not in self._files:
                 raise FileNotFoundError(path)
@@ -124,7 +124,7 @@ class MemoryFileTree:
             return sorted(k for k in self._files if k.startswith(start))
 
     def _checked(self, path: str) -> str:
-        norm = _normalize(path)
+        norm = normalize_workspace_path(path)
         if norm is None or (not norm and path):
             raise ValueError(f"path {path!r} is not inside the workspace")
         return norm

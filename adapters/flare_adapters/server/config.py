@@ -143,6 +143,7 @@ class WorkspacePaths:
         self.state = os.path.join(self.root, "state")
         self.database = os.path.join(self.state, "flare.db")
         self.blobs = os.path.join(self.state, "blobs")
+        self.workspaces = os.path.join(self.state, "workspaces")
 
     def resolve(self, path: str) -> str:
         """A config path made absolute (relative paths are relative to the workspace)."""

@@ -20,8 +20,8 @@ from importlib import metadata
 
 from aiohttp import web
 
+from flare_adapters.disk_files import DiskWorkspaces
 from flare_adapters.engines.simulated import SimulatedEngine
-from flare_adapters.memory.files import MemoryWorkspaces
 from flare_adapters.memory.ids import RandomIds
 from flare_adapters.server.app import build_app
 from flare_adapters.server.clock import LoopClock
@@ -95,9 +95,11 @@ class ServerRuntime:
             self.blobs.clear_incomplete()
             # Monotonic time restarts at boot: sessions from "the future" predate a reboot.
             sessions.purge_after(self.clock.monotonic())
-            self.recovered = recover_jobs(self.jobs, self.blobs, self.clock.time())
-            self.orphans_collected = collect_orphans(self.jobs.job_ids(), self.blobs)
-            self.workspaces = MemoryWorkspaces()
+            self.workspaces = DiskWorkspaces(self.paths.workspaces)
+            self.recovered = recover_jobs(self.jobs, self.blobs, self.clock.time(), self.workspaces)
+            self.orphans_collected = collect_orphans(
+                self.jobs.job_ids(), self.blobs, self.workspaces
+            )
             self.engine = SimulatedEngine(self.clock, self.workspaces, duration=config.job_duration)
             ports = ServicePorts(
                 clock=self.clock,
