@@ -20,7 +20,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from flare_adapters._files import extract_archive, inspect_path, list_dirs, zip_folder
 from flare_core._commands import Logout
@@ -112,28 +112,22 @@ def _local_step(step: FlowStep) -> Any:
     raise InternalError(f"unsupported flow step {type(step).__name__}")
 
 
-class Session(SessionSpec):
-    """A synchronous session over a ``Transport`` (see ``flare_ports.SessionSpec``).
+TransportT = TypeVar("TransportT", Transport, AsyncTransport)
 
-    Args:
-        transport: an open, logged-in transport; the session owns it and closes it.
-        upload_dir: where relative job folders are looked up (default: working directory).
-        download_dir: where downloads land (default: ``<working directory>/downloads``,
-            created on first download).
-        retry: retry policy of idempotent commands (default ``RetryPolicy()``).
-        mint_token: source of private submit tokens (default ``mint_session_token``).
-    """
+
+class _Driver(Generic[TransportT]):
+    """What both drivers hold: the transport they own and the shared session state."""
 
     def __init__(
         self,
-        transport: Transport,
+        transport: TransportT,
         *,
         upload_dir: str | None = None,
         download_dir: str | None = None,
         retry: RetryPolicy | None = None,
         mint_token: Callable[[], str] | None = None,
     ) -> None:
-        self._transport = transport
+        self._transport: TransportT = transport
         self._state = _State(upload_dir, download_dir, retry, mint_token)
         self._ctx = self._state.ctx
 
@@ -149,8 +143,22 @@ class Session(SessionSpec):
 
     @property
     def closed(self) -> bool:
-        """True once the session was closed (by ``close()``, shutdown/restart or expiry)."""
+        """True once the session was closed (by ``close()``/``aclose()``, shutdown/restart
+        or expiry)."""
         return self._state.closed
+
+
+class Session(_Driver[Transport], SessionSpec):
+    """A synchronous session over a ``Transport`` (see ``flare_ports.SessionSpec``).
+
+    Args:
+        transport: an open, logged-in transport; the session owns it and closes it.
+        upload_dir: where relative job folders are looked up (default: working directory).
+        download_dir: where downloads land (default: ``<working directory>/downloads``,
+            created on first download).
+        retry: retry policy of idempotent commands (default ``RetryPolicy()``).
+        mint_token: source of private submit tokens (default ``mint_session_token``).
+    """
 
     # --- the driver -------------------------------------------------------------------------
 
@@ -477,37 +485,9 @@ async def _achunks(chunks: Iterator[bytes]) -> AsyncGenerator[bytes, None]:
         yield chunk
 
 
-class AsyncSession(AsyncSessionSpec):
+class AsyncSession(_Driver[AsyncTransport], AsyncSessionSpec):
     """An asynchronous session over an ``AsyncTransport`` (see
     ``flare_ports.AsyncSessionSpec``); same arguments as ``Session``."""
-
-    def __init__(
-        self,
-        transport: AsyncTransport,
-        *,
-        upload_dir: str | None = None,
-        download_dir: str | None = None,
-        retry: RetryPolicy | None = None,
-        mint_token: Callable[[], str] | None = None,
-    ) -> None:
-        self._transport = transport
-        self._state = _State(upload_dir, download_dir, retry, mint_token)
-        self._ctx = self._state.ctx
-
-    @property
-    def upload_dir(self) -> str:
-        """The absolute directory relative job folders are looked up in."""
-        return self._ctx.upload_dir
-
-    @property
-    def download_dir(self) -> str:
-        """The absolute directory downloads land in by default."""
-        return self._ctx.download_dir
-
-    @property
-    def closed(self) -> bool:
-        """True once the session was closed (by ``aclose()``, shutdown/restart or expiry)."""
-        return self._state.closed
 
     # --- the driver -------------------------------------------------------------------------
 
