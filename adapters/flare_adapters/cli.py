@@ -3,10 +3,14 @@
     flare-core init DIR [--user NAME] [--org ORG] [--site NAME ...] [--port N]
         writes DIR/flare-core.json with one project admin and a few simulated sites, and prints
         the admin's API key once (only its scrypt hash is stored);
-    flare-core serve DIR [--host 127.0.0.1] [--port N]
+    flare-core init DIR --backend nvflare --kit USER=KIT [--kit ...]
+        writes a gateway workspace: each user gets an API key and acts through its NVFlare
+        admin startup kit;
+    flare-core serve DIR [--host 127.0.0.1] [--port N] [--backend embedded|nvflare]
         runs the server until SIGINT/SIGTERM or an admin's ``shutdown("server"|"all")``,
         printing ``serving on http://HOST:PORT`` once the socket is bound (``--port 0`` picks a
-        free port);
+        free port); ``--backend nvflare`` serves the gateway to the configured federation
+        (which an NVFlare shutdown does not end);
 
 plus the everyday session commands printing JSON (``submit``, ``jobs``, ``job``, ``wait``,
 ``abort``, ``delete``, ``clone``, ``logs``, ``download``, ``status``: see
@@ -21,18 +25,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final, TextIO
 
 from flare_adapters import cli_session, demo
-from flare_adapters.server.config import DEFAULT_PORT, ConfigError, init_workspace, load_config
+from flare_adapters.server.config import (
+    DEFAULT_PORT,
+    ConfigError,
+    init_gateway,
+    init_workspace,
+    load_config,
+)
+from flare_adapters.server.gateway import run_gateway
 from flare_adapters.server.runtime import RunningServer, run_server
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 Run = Callable[[argparse.Namespace, TextIO], int]
+
+BACKENDS: Final = ("embedded", "nvflare")
 
 _SHUTDOWN_POLL: Final = 0.5
 """Seconds between checks of whether an admin shut the server down."""
@@ -49,9 +63,24 @@ def _configure_init(parser: argparse.ArgumentParser) -> None:
         help="a simulated client site (repeatable; default: site-1 and site-2)",
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="the port to serve on")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="embedded",
+        help="embedded: flare-core's own system; nvflare: a gateway to an NVFlare federation",
+    )
+    parser.add_argument(
+        "--kit",
+        dest="kits",
+        action="append",
+        metavar="USER=KIT",
+        help="(nvflare) a user and the NVFlare admin startup kit it acts through (repeatable)",
+    )
 
 
 def _run_init(args: argparse.Namespace, out: TextIO) -> int:
+    if args.backend == "nvflare":
+        return _run_init_gateway(args, out)
     try:
         config, api_key = init_workspace(
             args.dir,
@@ -71,10 +100,39 @@ def _run_init(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _run_init_gateway(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        kits = [_kit_arg(text) for text in args.kits or ()]
+        config, api_keys = init_gateway(args.dir, kits, port=args.port)
+    except (FileExistsError, ConfigError) as exc:
+        print(f"flare-core init: {exc}", file=sys.stderr)
+        return 2
+    print(f"created gateway workspace {args.dir}", file=out)
+    for user in config.users:
+        key = api_keys[user.name]
+        print(f"API key of {user.name} (shown once, store it safely): {key}", file=out)
+    print(f"next: flare-core serve {args.dir} --backend nvflare", file=out)
+    return 0
+
+
+def _kit_arg(text: str) -> tuple[str, str]:
+    user, sep, kit = text.partition("=")
+    if not sep or not user or not kit:
+        raise ConfigError(f"--kit wants USER=KIT, got {text!r}")
+    return user, os.path.abspath(kit)
+
+
 def _configure_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", help="the workspace directory (see 'flare-core init')")
     parser.add_argument("--host", default=None, help="address to listen on (default: config)")
     parser.add_argument("--port", type=int, default=None, help="port (0: any free port)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="embedded",
+        help="embedded: serve flare-core's own system; nvflare: be a gateway to the NVFlare "
+        "federation the config's 'nvflare' section names",
+    )
 
 
 async def _serve(args: argparse.Namespace, out: TextIO) -> None:
@@ -83,13 +141,18 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    async with run_server(args.dir, host=args.host, port=args.port) as server:
-        print(f"serving on {server.http_url}", file=out, flush=True)
-        watcher = asyncio.create_task(_until_shut_down(server, stop))
-        try:
+    if args.backend == "nvflare":
+        async with run_gateway(args.dir, host=args.host, port=args.port) as gateway:
+            print(f"serving on {gateway.http_url} (gateway to NVFlare)", file=out, flush=True)
             await stop.wait()
-        finally:
-            watcher.cancel()
+    else:
+        async with run_server(args.dir, host=args.host, port=args.port) as server:
+            print(f"serving on {server.http_url}", file=out, flush=True)
+            watcher = asyncio.create_task(_until_shut_down(server, stop))
+            try:
+                await stop.wait()
+            finally:
+                watcher.cancel()
     print("stopped", file=out, flush=True)
 
 

@@ -18,20 +18,27 @@ import contextlib
 import secrets
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
 
 from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.system import DEFAULT_USERS
-from flare_adapters.server.config import SiteConfig, WorkspaceConfig, save_config
+from flare_adapters.server.config import (
+    NVFlareSection,
+    SiteConfig,
+    WorkspaceConfig,
+    save_config,
+)
+from flare_adapters.server.gateway import RunningGateway, run_gateway
 from flare_adapters.server.runtime import RunningServer, ServerRuntime, run_server
 from flare_adapters.server.settings import ServerSettings
 from flare_core._errors import InvalidArgumentError
 from flare_core._lifecycle import JobStatus
 from flare_core._service import AdminService, UserConfig, hash_api_key
 
-__all__ = ["DEFAULT_SERVE_USERS", "ServedSystem", "serve"]
+__all__ = ["DEFAULT_SERVE_USERS", "ServedGateway", "ServedSystem", "serve", "serve_gateway"]
 
 DEFAULT_SERVE_USERS: tuple[tuple[str, str, str], ...] = DEFAULT_USERS
 """``(name, org, role)`` of the users ``serve()`` creates (FakeFlare's); the first is the admin."""
@@ -229,30 +236,107 @@ def serve(
     with contextlib.ExitStack() as stack:
         root = workspace or stack.enter_context(tempfile.TemporaryDirectory(prefix="flare-"))
         save_config(root, config)
-        started: Future[tuple[RunningServer, asyncio.AbstractEventLoop]] = Future()
-        stop: asyncio.Event | None = None
-
-        async def main() -> None:
-            nonlocal stop
-            stop = asyncio.Event()
-            async with run_server(root, host="127.0.0.1", port=0, config=config) as server:
-                started.set_result((server, asyncio.get_running_loop()))
-                await stop.wait()
-
-        def thread_main() -> None:
-            try:
-                asyncio.run(main())
-            except BaseException as exc:  # reported to the caller through the future
-                if not started.done():
-                    started.set_exception(exc)
-
-        thread = threading.Thread(target=thread_main, name="flare-serve", daemon=True)
-        thread.start()
-        try:
-            server, loop = started.result(timeout=30.0)
+        with _in_thread(lambda: run_server(root, host="127.0.0.1", port=0, config=config)) as (
+            server,
+            loop,
+        ):
             yield ServedSystem(server, loop, root, keys, users[0][0])
-        finally:
-            if started.done() and started.exception() is None and stop is not None:
-                _, loop = started.result()
-                loop.call_soon_threadsafe(stop.set)
-            thread.join(timeout=30.0)
+
+
+_Served = TypeVar("_Served")
+
+
+@contextlib.contextmanager
+def _in_thread(
+    open_server: Callable[[], AbstractAsyncContextManager[_Served]],
+) -> Iterator[tuple[_Served, asyncio.AbstractEventLoop]]:
+    """Run an async server context in a background thread with its own event loop."""
+    started: Future[tuple[_Served, asyncio.AbstractEventLoop]] = Future()
+    stop: asyncio.Event | None = None
+
+    async def main() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        async with open_server() as server:
+            started.set_result((server, asyncio.get_running_loop()))
+            await stop.wait()
+
+    def thread_main() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported to the caller through the future
+            if not started.done():
+                started.set_exception(exc)
+
+    thread = threading.Thread(target=thread_main, name="flare-serve", daemon=True)
+    thread.start()
+    try:
+        yield started.result(timeout=60.0)
+    finally:
+        if started.done() and started.exception() is None and stop is not None:
+            _, loop = started.result()
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=60.0)
+
+
+class ServedGateway:
+    """A running gateway (``flare-core serve --backend nvflare``) for tests.
+
+    Attributes:
+        http_url: e.g. ``http://127.0.0.1:PORT``.
+        ws_url: e.g. ``ws://127.0.0.1:PORT/v1/ws``.
+        api_keys: every user's API key, by user name.
+        backend: the NVFlare backend it serves.
+        workspace: the gateway's workspace directory.
+    """
+
+    def __init__(self, gateway: RunningGateway, workspace: str, api_keys: dict[str, str]) -> None:
+        self.http_url = gateway.http_url
+        self.ws_url = gateway.ws_url
+        self.backend = gateway.backend
+        self.api_keys = api_keys
+        self.workspace = workspace
+
+
+@contextlib.contextmanager
+def serve_gateway(
+    kits: Mapping[str, str],
+    *,
+    workspace: str | None = None,
+    watch_interval: float = 0.5,
+    settings: ServerSettings | None = None,
+) -> Iterator[ServedGateway]:
+    """Run the gateway to an NVFlare federation on an ephemeral loopback port.
+
+    Args:
+        kits: each user's NVFlare admin startup kit (absolute folders); every user gets a
+            random API key (``ServedGateway.api_keys``).
+        workspace: an existing empty directory to use (a temporary one when None).
+        watch_interval: seconds between the job watcher's rounds.
+        settings: server limits (defaults when None).
+
+    Yields:
+        The running gateway.
+    """
+    keys: dict[str, str] = {}
+    accounts: list[UserConfig] = []
+    for name in kits:
+        keys[name] = secrets.token_urlsafe(24)
+        digest = hash_api_key(keys[name], secrets.token_bytes(16), n=_TEST_SCRYPT_N)
+        accounts.append(UserConfig(name=name, org="-", role="-", api_key_hash=digest))
+    config = WorkspaceConfig(
+        server_org="-",
+        port=0,
+        users=accounts,
+        scrypt_n=_TEST_SCRYPT_N,
+        server=settings or ServerSettings(),
+        nvflare=NVFlareSection(kits=dict(kits), watch_interval=watch_interval),
+    )
+    with contextlib.ExitStack() as stack:
+        root = workspace or stack.enter_context(tempfile.TemporaryDirectory(prefix="flare-gw-"))
+        save_config(root, config)
+        with _in_thread(lambda: run_gateway(root, host="127.0.0.1", port=0, config=config)) as (
+            gateway,
+            _loop,
+        ):
+            yield ServedGateway(gateway, root, keys)

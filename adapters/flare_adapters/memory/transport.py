@@ -18,16 +18,11 @@ from collections import deque
 from collections.abc import AsyncIterable, Iterable
 from typing import Literal, Protocol
 
-from flare_core._commands import Command, Logout
-from flare_core._errors import (
-    AuthenticationError,
-    InternalError,
-    JobNotFound,
-    NoConnection,
-    SessionExpired,
-)
+from flare_adapters.inprocess import exchange
+from flare_core._commands import Command
+from flare_core._errors import NoConnection
 from flare_core._events import JobEvent
-from flare_core._replies import Ok, Problem, Reply
+from flare_core._replies import Problem, Reply
 from flare_ports._backend import Backend
 from flare_ports._transport import ChunkSink
 
@@ -215,33 +210,9 @@ class MemoryTransport:
         fault = self._take_fault()
         if fault == "before":
             raise NoConnection("cannot connect to server: injected connection failure")
-        reply = self._handle(command, upload, sink)
+        reply = exchange(self._backend, self._token, command, upload, sink)
         if fault == "after":
             raise NoConnection("cannot connect to server: injected loss of the reply")
         if isinstance(reply, Problem) and reply.code == _NO_CONNECTION:
             raise NoConnection(reply.message or "cannot connect to server")
-        return reply
-
-    def _handle(
-        self, command: Command, upload: Iterable[bytes] | None, sink: ChunkSink | None
-    ) -> Reply:
-        if isinstance(command, Logout):
-            self._backend.logout(self._token)
-            return Ok()
-        try:
-            principal = self._backend.authenticate(self._token)
-        except (SessionExpired, AuthenticationError) as exc:
-            return Problem.from_exception(exc)
-        reply = self._backend.handle(principal, command, upload)
-        if sink is None or not isinstance(reply, Ok):
-            return reply
-        value = reply.value
-        download_id = value.get("download_id") if isinstance(value, dict) else None
-        if not isinstance(download_id, str):
-            return Problem.from_exception(InternalError("download reply without download_id"))
-        try:
-            for chunk in self._backend.open_download(principal, download_id):
-                sink(chunk)
-        except JobNotFound as exc:
-            return Problem.from_exception(exc)
         return reply

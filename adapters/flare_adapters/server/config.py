@@ -31,10 +31,12 @@ __all__ = [
     "CONFIG_FILE",
     "DEFAULT_PORT",
     "ConfigError",
+    "NVFlareSection",
     "SiteConfig",
     "TlsConfig",
     "WorkspaceConfig",
     "WorkspacePaths",
+    "init_gateway",
     "init_workspace",
     "load_config",
     "new_user",
@@ -77,6 +79,21 @@ class TlsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     require_client_cert: bool = False
 
 
+class NVFlareSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The gateway's NVIDIA FLARE federation (``flare-core serve --backend nvflare``).
+
+    Attributes:
+        kits: each user's NVFlare admin startup kit folder (relative paths are relative to
+            the workspace); every user listed here must also be in ``users`` (API key).
+        watch_interval: seconds between the job-status watcher's rounds.
+        command_timeout: the most seconds one command may take, NVFlare's part included.
+    """
+
+    kits: dict[str, str]
+    watch_interval: float = 0.5
+    command_timeout: float = 120.0
+
+
 class WorkspaceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The content of ``flare-core.json``.
 
@@ -95,6 +112,7 @@ class WorkspaceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         scrypt_n: the scrypt cost for API keys added later.
         tls: TLS settings; None serves plain HTTP (loopback use).
         server: limits and timings of the HTTP/WebSocket server.
+        nvflare: the NVIDIA FLARE federation the gateway fronts (None: none configured).
     """
 
     format_version: int = 1
@@ -109,6 +127,7 @@ class WorkspaceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     scrypt_n: int = DEFAULT_SCRYPT_N
     tls: TlsConfig | None = None
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    nvflare: NVFlareSection | None = None
 
     def service_config(self, version: str) -> ServiceConfig:
         """The ``AdminService`` configuration this workspace describes.
@@ -194,6 +213,10 @@ def load_config(root: str) -> WorkspaceConfig:
     if len(set(names)) != len(names):
         raise ConfigError(f"{CONFIG_FILE}: duplicate user names")
     config.service_config("check")  # validates the policy
+    if config.nvflare is not None:
+        unknown = sorted(set(config.nvflare.kits) - set(names))
+        if unknown:
+            raise ConfigError(f"{CONFIG_FILE}: nvflare.kits: users without an API key: {unknown}")
     return config
 
 
@@ -259,3 +282,61 @@ def init_workspace(
     save_config(root, config)
     os.makedirs(paths.state, exist_ok=True)
     return config, api_key
+
+
+def init_gateway(
+    root: str,
+    kits: Sequence[tuple[str, str]],
+    *,
+    port: int = DEFAULT_PORT,
+    scrypt_n: int = DEFAULT_SCRYPT_N,
+) -> tuple[WorkspaceConfig, dict[str, str]]:
+    """Create a gateway workspace: one user with an API key per NVFlare admin kit.
+
+    Each user's org and role are read from the kit's certificate (NVFlare still decides what
+    the user may do); the server's org is the first kit's.
+
+    Args:
+        root: the workspace directory (it must not hold a config yet).
+        kits: ``(user name, absolute kit folder)`` pairs.
+        port: the port ``serve --backend nvflare`` listens on.
+        scrypt_n: the scrypt cost of the API-key hashes.
+
+    Returns:
+        ``(config, {user: API key})``: print the keys once; only their hashes are stored.
+
+    Raises:
+        FileExistsError: the directory already holds a workspace config.
+        ConfigError: no kits, a duplicate user, or a folder that is not an admin kit.
+    """
+    from flare_adapters.nvflare.kits import KitUser, kit_identity
+
+    paths = WorkspacePaths(root)
+    if os.path.exists(paths.config):
+        raise FileExistsError(f"{paths.config} already exists")
+    if not kits:
+        raise ConfigError("a gateway needs at least one --kit USER=KIT")
+    if len({user for user, _ in kits}) != len(kits):
+        raise ConfigError("each user may have one kit only")
+    users: list[UserConfig] = []
+    keys: dict[str, str] = {}
+    for name, kit in kits:
+        try:
+            KitUser(name=name, kit=kit).check()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        identity = kit_identity(kit)
+        user, keys[name] = new_user(
+            name, identity.org or "unknown", identity.role or "unknown", scrypt_n=scrypt_n
+        )
+        users.append(user)
+    config = WorkspaceConfig(
+        server_org=users[0].org,
+        port=port,
+        users=users,
+        scrypt_n=scrypt_n,
+        nvflare=NVFlareSection(kits=dict(kits)),
+    )
+    save_config(root, config)
+    os.makedirs(paths.state, exist_ok=True)
+    return config, keys

@@ -46,8 +46,16 @@ from flare_adapters.sqlite.stores import (
 from flare_adapters.zipsafe import ZipPacker
 from flare_core._errors import InvalidArgumentError
 from flare_core._service import AdminService, ServicePorts
+from flare_ports._backend import Backend
 
-__all__ = ["RunningServer", "ServerRuntime", "package_version", "run_server"]
+__all__ = [
+    "RunningServer",
+    "ServerRuntime",
+    "listen",
+    "package_version",
+    "run_server",
+    "urls",
+]
 
 logger = logging.getLogger("flare_adapters.server")
 
@@ -151,9 +159,52 @@ class RunningServer:
     def __init__(self, runtime: ServerRuntime, host: str, port: int, tls: bool) -> None:
         self.runtime = runtime
         self.port = port
-        shown = f"[{host}]" if ":" in host else host
-        self.http_url = f"{'https' if tls else 'http'}://{shown}:{port}"
-        self.ws_url = f"{'wss' if tls else 'ws'}://{shown}:{port}/v1/ws"
+        self.http_url, self.ws_url = urls(host, port, tls)
+
+
+def urls(host: str, port: int, tls: bool) -> tuple[str, str]:
+    """The HTTP base URL and the WebSocket endpoint of a server bound to ``host:port``."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}", (
+        f"{'wss' if tls else 'ws'}://{shown}:{port}/v1/ws"
+    )
+
+
+@contextlib.asynccontextmanager
+async def listen(
+    backend: Backend,
+    config: WorkspaceConfig,
+    paths: WorkspacePaths,
+    *,
+    host: str | None,
+    port: int | None,
+    spool_dir: str,
+) -> AsyncIterator[tuple[str, int, bool]]:
+    """Serve ``backend`` with the aiohttp app on a socket until the block exits.
+
+    Yields:
+        ``(bound host, bound port, tls?)``.
+
+    Raises:
+        ConfigError: the TLS files are invalid.
+        OSError: the address cannot be bound.
+    """
+    context: ssl.SSLContext | None = None
+    if config.tls is not None:
+        context = server_ssl_context(config.tls, paths)
+    app = build_app(backend, config.server, spool_dir=spool_dir)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    try:
+        bind_host = host or config.host
+        site = web.TCPSite(
+            runner, bind_host, config.port if port is None else port, ssl_context=context
+        )
+        await site.start()
+        bound = runner.addresses[0]
+        yield bind_host, int(bound[1]), context is not None
+    finally:
+        await runner.cleanup()
 
 
 @contextlib.asynccontextmanager
@@ -181,22 +232,15 @@ async def run_server(
     """
     config = config or load_config(root)
     runtime = ServerRuntime(root, config, asyncio.get_running_loop())
-    runner: web.AppRunner | None = None
     try:
-        context: ssl.SSLContext | None = None
-        if config.tls is not None:
-            context = server_ssl_context(config.tls, runtime.paths)
-        app = build_app(runtime.service, config.server, spool_dir=runtime.blobs.spool_dir())
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
-        await runner.setup()
-        bind_host = host or config.host
-        site = web.TCPSite(
-            runner, bind_host, config.port if port is None else port, ssl_context=context
-        )
-        await site.start()
-        bound = runner.addresses[0]
-        yield RunningServer(runtime, bind_host, int(bound[1]), context is not None)
+        async with listen(
+            runtime.service,
+            config,
+            runtime.paths,
+            host=host,
+            port=port,
+            spool_dir=runtime.blobs.spool_dir(),
+        ) as (bound_host, bound_port, tls):
+            yield RunningServer(runtime, bound_host, bound_port, tls)
     finally:
-        if runner is not None:
-            await runner.cleanup()
         runtime.close()

@@ -1,0 +1,191 @@
+"""Calling a ``Backend`` in this process: the exchange every in-process transport shares, and
+``LocalTransport``, which runs on the real clock.
+
+``exchange`` is one command's trip through the ``Backend`` port as the server would make it:
+authenticate the session's token, handle the command, and for a download stream the prepared
+archive into the sink. The memory transport (virtual time) and ``LocalTransport`` (real time,
+for backends that front a real system such as NVFlare) both use it.
+
+``LocalTransport`` waits on a condition variable that the backend's job events notify, so a
+waiting session wakes as soon as its job changes. Its async methods run the blocking backend
+calls on worker threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterable, Iterable, Iterator
+
+from flare_core._commands import Command, Logout
+from flare_core._errors import (
+    AuthenticationError,
+    InternalError,
+    JobNotFound,
+    NoConnection,
+    SessionExpired,
+)
+from flare_core._events import JobEvent
+from flare_core._replies import Ok, Problem, Reply
+from flare_ports._backend import Backend
+from flare_ports._transport import ChunkSink
+
+__all__ = ["LocalTransport", "exchange"]
+
+_NO_CONNECTION = "no_connection"
+
+
+def exchange(
+    backend: Backend,
+    token: str,
+    command: Command,
+    upload: Iterable[bytes] | None,
+    sink: ChunkSink | None,
+) -> Reply:
+    """Run ``command`` for the session ``token`` names, as a server would.
+
+    Returns:
+        The backend's reply; a download's archive has gone into ``sink`` when it is ``Ok``.
+    """
+    if isinstance(command, Logout):
+        backend.logout(token)
+        return Ok()
+    try:
+        principal = backend.authenticate(token)
+    except (SessionExpired, AuthenticationError) as exc:
+        return Problem.from_exception(exc)
+    reply = backend.handle(principal, command, upload)
+    if sink is None or not isinstance(reply, Ok):
+        return reply
+    value = reply.value
+    download_id = value.get("download_id") if isinstance(value, dict) else None
+    if not isinstance(download_id, str):
+        return Problem.from_exception(InternalError("download reply without download_id"))
+    try:
+        for chunk in backend.open_download(principal, download_id):
+            sink(chunk)
+    except JobNotFound as exc:
+        return Problem.from_exception(exc)
+    return reply
+
+
+class LocalTransport:
+    """A transport calling ``backend`` in-process on the real clock (sync and async ports).
+
+    Logs in at construction. Thread-safe.
+
+    Args:
+        backend: the system to talk to (e.g. an ``NVFlareBackend``).
+        user: the user to log in as.
+        api_key: the user's API key, if the backend wants one.
+        study: the study to bind the session to.
+
+    Raises:
+        AuthenticationError, NoConnection: the backend rejected or could not make the login.
+    """
+
+    def __init__(
+        self, backend: Backend, *, user: str, api_key: str | None = None, study: str = "default"
+    ) -> None:
+        self._backend = backend
+        self._changed: set[str] = set()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._token = backend.login(user, api_key, study).token
+        self._unsubscribe = backend.subscribe(self._on_event)
+
+    # --- Transport --------------------------------------------------------------------------
+
+    def call(self, command: Command, timeout: float | None) -> Reply:
+        """Run ``command`` on the backend."""
+        return self._exchange(command, None, None)
+
+    def upload(self, command: Command, chunks: Iterable[bytes], timeout: float | None) -> Reply:
+        """Run ``command`` with an archive stream."""
+        return self._exchange(command, chunks, None)
+
+    def download(self, command: Command, sink: ChunkSink, timeout: float | None) -> Reply:
+        """Run a download command and stream its archive into ``sink``."""
+        return self._exchange(command, None, sink)
+
+    def monotonic(self) -> float:
+        """The real monotonic clock."""
+        return time.monotonic()
+
+    def sleep(self, seconds: float, wake_on: str | None) -> bool:
+        """Sleep ``seconds``, returning True as soon as ``wake_on``'s job changed."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._closed or (wake_on is not None and wake_on in self._changed),
+                timeout=max(0.0, seconds),
+            )
+            if wake_on is not None and wake_on in self._changed:
+                self._changed.discard(wake_on)
+                return True
+            return False
+
+    def close(self) -> None:
+        """Stop listening to job events; later calls raise ``NoConnection``. Idempotent."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        self._unsubscribe()
+
+    # --- AsyncTransport ---------------------------------------------------------------------
+
+    async def acall(self, command: Command, timeout: float | None) -> Reply:
+        """Async ``call`` (on a worker thread)."""
+        return await asyncio.to_thread(self.call, command, timeout)
+
+    async def aupload(
+        self, command: Command, chunks: AsyncIterable[bytes], timeout: float | None
+    ) -> Reply:
+        """Async ``upload``: the worker thread pulls the chunks from this loop one by one."""
+        loop = asyncio.get_running_loop()
+        source = chunks.__aiter__()
+
+        async def next_chunk() -> bytes:
+            return await anext(source)
+
+        def pull() -> Iterator[bytes]:
+            while True:
+                try:
+                    yield asyncio.run_coroutine_threadsafe(next_chunk(), loop).result()
+                except StopAsyncIteration:
+                    return
+
+        return await asyncio.to_thread(self.upload, command, pull(), timeout)
+
+    async def adownload(self, command: Command, sink: ChunkSink, timeout: float | None) -> Reply:
+        """Async ``download`` (on a worker thread)."""
+        return await asyncio.to_thread(self.download, command, sink, timeout)
+
+    async def asleep(self, seconds: float, wake_on: str | None) -> bool:
+        """Async ``sleep`` (on a worker thread, woken by job events)."""
+        return await asyncio.to_thread(self.sleep, seconds, wake_on)
+
+    async def aclose(self) -> None:
+        """Async ``close``."""
+        self.close()
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _on_event(self, event: JobEvent) -> None:
+        with self._cond:
+            self._changed.add(event.job_id)
+            self._cond.notify_all()
+
+    def _exchange(
+        self, command: Command, upload: Iterable[bytes] | None, sink: ChunkSink | None
+    ) -> Reply:
+        with self._cond:
+            if self._closed:
+                raise NoConnection("transport is closed")
+            self._changed.clear()  # events seen before this call are reflected in its reply
+        reply = exchange(self._backend, self._token, command, upload, sink)
+        if isinstance(reply, Problem) and reply.code == _NO_CONNECTION:
+            raise NoConnection(reply.message or "cannot connect to server")
+        return reply

@@ -1,0 +1,325 @@
+"""The command table of the nvflare backend: each flare-core command as NVFlare admin calls.
+
+Every handler receives a ``CallContext`` (the caller, the NVFlare session slot of the caller's
+user and study, the call's deadline, the scratch area) and the command, calls NVFlare's own
+``Session`` methods through ``ctx.run`` and returns the JSON-able value flare-core's flows
+expect, normalised where DECISIONS differs from NVFlare (the module docs of ``replies`` and
+``docs/nvflare.md`` list each difference). Exceptions are left to the backend, which
+translates them in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flare_adapters.nvflare.pool import Slot, monotonic
+from flare_adapters.nvflare.replies import meta_with_study, resources_by_site, status_by_site
+from flare_adapters.nvflare.transfers import TransferArea
+from flare_core import _commands as c
+from flare_core._errors import InternalError, JobNotDone
+from flare_core._principal import Principal
+
+__all__ = ["HANDLERS", "CallContext", "Handler", "submit_job"]
+
+T = TypeVar("T")
+
+_LIVE = frozenset({"DISPATCHED", "RUNNING"})
+_DELETE_POLL = 0.25
+"""Seconds between status polls while a deleted live job is being aborted."""
+
+
+@dataclass
+class CallContext:
+    """What a handler may use for one command.
+
+    Attributes:
+        principal: the caller.
+        slot: the NVFlare session of the caller's user and study.
+        deadline: ``monotonic()`` time by which the command must be answered.
+        transfers: the scratch area for uploads and downloads.
+        publish: report a job's new status to the backend's subscribers.
+        server_changed: tell the backend that the NVFlare server restarted or stopped.
+    """
+
+    principal: Principal
+    slot: Slot
+    deadline: float
+    transfers: TransferArea
+    publish: Callable[[str, str], None]
+    server_changed: Callable[[], None]
+
+    def run(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(nvflare_session)`` on the slot within the remaining deadline."""
+        return self.slot.run(fn, self.deadline - monotonic())
+
+
+Handler = Callable[[CallContext, Any], Any]
+
+
+def submit_job(ctx: CallContext, command: c.SubmitJob, upload: Iterable[bytes]) -> str:
+    """Unpack the uploaded folder and submit it with the caller's (or session's) token.
+
+    A session-minted token is an ordinary NVFlare token of the same format (DECISIONS §22),
+    so NVFlare's own token records make the gateway's retries exactly-once.
+    """
+    with ctx.transfers.unpacked(upload, command.folder_name) as folder:
+        job_id = ctx.run(lambda s: s.submit_job(folder, command.submit_token))
+    ctx.publish(str(job_id), "SUBMITTED")
+    return str(job_id)
+
+
+def _clone_job(ctx: CallContext, command: c.CloneJob) -> str:
+    job_id = ctx.run(lambda s: s.clone_job(command.job_id))
+    ctx.publish(str(job_id), "SUBMITTED")
+    return str(job_id)
+
+
+def _list_jobs(ctx: CallContext, command: c.ListJobs) -> list[dict[str, Any]]:
+    # mine_only is flare-core's filter: list everything, keep the caller's, then limit.
+    limit = None if command.mine_only else command.limit
+    rows: list[dict[str, Any]] = ctx.run(
+        lambda s: s.list_jobs(
+            detailed=command.detailed,
+            limit=limit,
+            id_prefix=command.id_prefix,
+            name_prefix=command.name_prefix,
+            reverse=command.reverse,
+            submit_token=command.submit_token,
+        )
+    )
+    rows = [meta_with_study(row) for row in rows or []]
+    if command.mine_only:
+        rows = [
+            r for r in rows if r.get("submitter_name", ctx.principal.name) == ctx.principal.name
+        ]
+        if command.limit:
+            rows = rows[: command.limit] if command.reverse else rows[-command.limit :]
+    return rows
+
+
+def _get_job_meta(ctx: CallContext, command: c.GetJobMeta) -> dict[str, Any]:
+    return meta_with_study(ctx.run(lambda s: s.get_job_meta(command.job_id)))
+
+
+def _download(ctx: CallContext, fetch: Callable[[Any, str], str | None]) -> dict[str, str]:
+    destination = ctx.transfers.new_destination()
+    try:
+        location = ctx.run(lambda s: fetch(s, destination))
+        if not location or not os.path.isdir(location):
+            raise InternalError("NVFlare returned no downloaded folder")
+    except BaseException:
+        ctx.transfers.discard(destination)
+        raise
+    # NVFlare may name the folder <job_id>__1; the stream carries only its content, and the
+    # session names the folder it unpacks into.
+    return {
+        "download_id": ctx.transfers.add_download(ctx.principal.session_id, location, destination)
+    }
+
+
+def _download_job_result(ctx: CallContext, command: c.DownloadJobResult) -> dict[str, str]:
+    return _download(ctx, lambda s, dest: s.download_job_result(command.job_id, destination=dest))
+
+
+def _moved(location: str | None, destination: str) -> str | None:
+    # download_job_components leaves its folder in the kit's download dir: move it out.
+    if not location or not os.path.isdir(location):
+        return location
+    target = os.path.join(destination, os.path.basename(location.rstrip(os.sep)))
+    os.replace(location, target)
+    return target
+
+
+def _download_job_components(ctx: CallContext, command: c.DownloadJobComponents) -> dict[str, str]:
+    return _download(ctx, lambda s, dest: _moved(s.download_job_components(command.job_id), dest))
+
+
+def _list_job_components(ctx: CallContext, command: c.ListJobComponents) -> list[str]:
+    return [str(n) for n in ctx.run(lambda s: s.list_job_components(command.job_id)) or []]
+
+
+def _abort_job(ctx: CallContext, command: c.AbortJob) -> None:
+    # NVFlare returns its message, also for a finished job; ours returns None (DECISIONS §11).
+    ctx.run(lambda s: s.abort_job(command.job_id))
+
+
+def _delete_job(ctx: CallContext, command: c.DeleteJob) -> dict[str, Any]:
+    # NVFlare refuses a live job (JobNotDone); ours aborts it, waits, deletes (DECISIONS §10).
+    meta = ctx.run(lambda s: s.get_job_meta(command.job_id))
+    if str(meta.get("status")) in _LIVE:
+        ctx.run(lambda s: s.abort_job(command.job_id))
+        while not str(meta.get("status", "")).startswith("FINISHED"):
+            if monotonic() + _DELETE_POLL > ctx.deadline:
+                raise JobNotDone(f"job {command.job_id} is still being aborted")
+            time.sleep(_DELETE_POLL)
+            meta = ctx.run(lambda s: s.get_job_meta(command.job_id))
+    result: dict[str, Any] = ctx.run(lambda s: s.delete_job(command.job_id))
+    ctx.publish(command.job_id, "DELETED")
+    return dict(result or {})
+
+
+def _get_job_logs(ctx: CallContext, command: c.GetJobLogs) -> dict[str, Any]:
+    value: dict[str, Any] = ctx.run(
+        lambda s: s.get_job_logs(
+            command.job_id, target=command.target, log_file_name=command.log_file_name
+        )
+    )
+    return dict(value or {"logs": {}})
+
+
+def _configure_job_log(ctx: CallContext, command: c.ConfigureJobLog) -> dict[str, Any]:
+    ctx.run(lambda s: s.configure_job_log(command.job_id, command.config, command.target))
+    return {}
+
+
+def _show_stats(ctx: CallContext, command: c.ShowStats) -> dict[str, Any]:
+    return dict(
+        ctx.run(lambda s: s.show_stats(command.job_id, command.target_type, command.targets)) or {}
+    )
+
+
+def _show_errors(ctx: CallContext, command: c.ShowErrors) -> dict[str, Any]:
+    return dict(
+        ctx.run(lambda s: s.show_errors(command.job_id, command.target_type, command.targets)) or {}
+    )
+
+
+def _reset_errors(ctx: CallContext, command: c.ResetErrors) -> None:
+    ctx.run(lambda s: s.reset_errors(command.job_id))
+
+
+def _check_status(ctx: CallContext, command: c.CheckStatus) -> dict[str, Any]:
+    raw: Mapping[str, Any] = ctx.run(
+        lambda s: s.check_status(command.target_type, command.targets or None)
+    )
+    return status_by_site(raw or {}, command.target_type)
+
+
+def _report_resources(ctx: CallContext, command: c.ReportResources) -> dict[str, Any]:
+    raw = ctx.run(lambda s: s.report_resources(command.target_type, command.targets or None))
+    return resources_by_site(raw or {})
+
+
+def _report_version(ctx: CallContext, command: c.ReportVersion) -> dict[str, Any]:
+    return dict(
+        ctx.run(lambda s: s.report_version(command.target_type, command.targets or None)) or {}
+    )
+
+
+def _restart(ctx: CallContext, command: c.Restart) -> dict[str, Any]:
+    # The flow observes the restart itself (check_status polls); NVFlare must not wait too.
+    value = ctx.run(lambda s: s.restart(command.target_type, command.targets or None, wait=False))
+    if command.target_type in ("server", "all"):
+        ctx.server_changed()
+    return dict(value or {})
+
+
+def _shutdown(ctx: CallContext, command: c.Shutdown) -> dict[str, Any]:
+    value = ctx.run(lambda s: s.shutdown(command.target_type, command.targets or None, wait=False))
+    if command.target_type in ("server", "all"):
+        ctx.server_changed()
+    return dict(value or {})
+
+
+def _configure_site_log(ctx: CallContext, command: c.ConfigureSiteLog) -> dict[str, Any]:
+    ctx.run(lambda s: s.configure_site_log(command.config, command.target))
+    return {}
+
+
+def _remove_client(ctx: CallContext, command: c.RemoveClient) -> None:
+    ctx.run(lambda s: s.remove_client(command.client_name))
+
+
+def _disable_client(ctx: CallContext, command: c.DisableClient) -> dict[str, Any]:
+    return dict(ctx.run(lambda s: s.disable_client(command.client_name)) or {})
+
+
+def _enable_client(ctx: CallContext, command: c.EnableClient) -> dict[str, Any]:
+    return dict(ctx.run(lambda s: s.enable_client(command.client_name)) or {})
+
+
+def _shell(ctx: CallContext, command: c.ShellCommand) -> str:
+    verb, target, options, path = command.verb, command.target, command.options, command.path
+    calls: dict[str, Callable[[Any], str]] = {
+        "ls": lambda s: s.ls_target(target, options, path),
+        "cat": lambda s: s.cat_target(target, options, path),
+        "head": lambda s: s.head_target(target, options, path),
+        "tail": lambda s: s.tail_target(target, options, path),
+        "grep": lambda s: s.grep_target(target, options, command.pattern, path),
+        "pwd": lambda s: s.get_working_directory(target),
+    }
+    return str(ctx.run(calls[verb]))
+
+
+def _site_change(method: str) -> Handler:
+    def handler(ctx: CallContext, command: c.RegisterStudy) -> dict[str, Any]:
+        return dict(
+            ctx.run(
+                lambda s: getattr(s, method)(
+                    command.study, sites=command.sites, site_orgs=command.site_orgs
+                )
+            )
+            or {}
+        )
+
+    return handler
+
+
+def _remove_study(ctx: CallContext, command: c.RemoveStudy) -> dict[str, Any]:
+    return dict(ctx.run(lambda s: s.remove_study(command.study)) or {})
+
+
+def _list_studies(ctx: CallContext, command: c.ListStudies) -> dict[str, Any]:
+    return dict(ctx.run(lambda s: s.list_studies()) or {})
+
+
+def _show_study(ctx: CallContext, command: c.ShowStudy) -> dict[str, Any]:
+    return dict(ctx.run(lambda s: s.show_study(command.study)) or {})
+
+
+def _add_study_user(ctx: CallContext, command: c.AddStudyUser) -> dict[str, Any]:
+    return dict(ctx.run(lambda s: s.add_study_user(command.study, command.user)) or {})
+
+
+def _remove_study_user(ctx: CallContext, command: c.RemoveStudyUser) -> dict[str, Any]:
+    return dict(ctx.run(lambda s: s.remove_study_user(command.study, command.user)) or {})
+
+
+HANDLERS: Mapping[type[c.Command], Handler] = {
+    c.CloneJob: _clone_job,
+    c.ListJobs: _list_jobs,
+    c.GetJobMeta: _get_job_meta,
+    c.DownloadJobResult: _download_job_result,
+    c.ListJobComponents: _list_job_components,
+    c.DownloadJobComponents: _download_job_components,
+    c.AbortJob: _abort_job,
+    c.DeleteJob: _delete_job,
+    c.GetJobLogs: _get_job_logs,
+    c.ConfigureJobLog: _configure_job_log,
+    c.ShowStats: _show_stats,
+    c.ShowErrors: _show_errors,
+    c.ResetErrors: _reset_errors,
+    c.CheckStatus: _check_status,
+    c.ReportResources: _report_resources,
+    c.ReportVersion: _report_version,
+    c.Restart: _restart,
+    c.Shutdown: _shutdown,
+    c.ConfigureSiteLog: _configure_site_log,
+    c.RemoveClient: _remove_client,
+    c.DisableClient: _disable_client,
+    c.EnableClient: _enable_client,
+    c.ShellCommand: _shell,
+    c.RegisterStudy: _site_change("register_study"),
+    c.AddStudySite: _site_change("add_study_site"),
+    c.RemoveStudySite: _site_change("remove_study_site"),
+    c.RemoveStudy: _remove_study,
+    c.ListStudies: _list_studies,
+    c.ShowStudy: _show_study,
+    c.AddStudyUser: _add_study_user,
+    c.RemoveStudyUser: _remove_study_user,
+}
+"""Every command but ``SubmitJob`` (it takes the upload) and ``Logout`` (the backend's own)."""
