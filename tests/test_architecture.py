@@ -85,6 +85,21 @@ def test_imports_point_inward(package: str) -> None:
     assert violations == []
 
 
+NVFLARE_ADAPTER = PACKAGES["flare_adapters"] / "nvflare"
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_only_the_nvflare_adapter_imports_nvflare(package: str) -> None:
+    # Without the extra everything else must import; NVFlare stays behind its adapter.
+    violations = [
+        f"{path.relative_to(ROOT)}:{line} imports nvflare"
+        for path, tree in _modules(package)
+        for line, root in _imported_roots(tree)
+        if root == "nvflare" and NVFLARE_ADAPTER not in path.parents
+    ]
+    assert violations == []
+
+
 def test_core_imports_no_io_modules() -> None:
     violations = [
         f"{path.relative_to(ROOT)}:{line} imports {root}"

@@ -2,7 +2,8 @@
 
 A job result download is a zip laid out as the reference's unpacked download:
 
-* ``job/...`` - the uploaded job folder's files, without its wrapper directory;
+* ``job/<job_folder_name>/...`` - the uploaded job folder (``job.zip`` unzipped: the folder
+  name is its single top-level directory, as the reference's client zips it);
 * ``meta.json`` - the job meta (study normalised) at the time the download was prepared;
 * ``workspace/<site>/...`` - each participating site's archived workspace (logs, results).
 
@@ -106,8 +107,10 @@ def _members(core: ServiceCore, download: PendingDownload) -> list[tuple[str, It
     archive = blobs.archive(prefix + JOB_ARCHIVE)
     wrapper, files = split_wrapper(archive.names())
     inner = f"{wrapper}/" if wrapper else ""
+    meta = msgspec.json.decode(download.meta_json)
+    folder = str(meta.get("job_folder_name") or wrapper or download.job_id)
     for rel in files:
-        members.append((f"job/{rel}", _lazy(partial(archive.open, inner + rel))))
+        members.append((f"job/{folder}/{rel}", _lazy(partial(archive.open, inner + rel))))
     members.append(("meta.json", [download.meta_json]))
     for key in blobs.keys(prefix + "workspace/"):
         rel = key[len(prefix) :]

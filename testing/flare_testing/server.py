@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.system import DEFAULT_USERS
+from flare_adapters.nvflare.pool import SessionOpener
 from flare_adapters.server.config import (
     NVFlareSection,
     SiteConfig,
@@ -305,6 +306,7 @@ def serve_gateway(
     workspace: str | None = None,
     watch_interval: float = 0.5,
     settings: ServerSettings | None = None,
+    opener: SessionOpener | None = None,
 ) -> Iterator[ServedGateway]:
     """Run the gateway to an NVFlare federation on an ephemeral loopback port.
 
@@ -314,6 +316,7 @@ def serve_gateway(
         workspace: an existing empty directory to use (a temporary one when None).
         watch_interval: seconds between the job watcher's rounds.
         settings: server limits (defaults when None).
+        opener: replaces NVFlare's session factory (tests without a federation).
 
     Yields:
         The running gateway.
@@ -335,7 +338,9 @@ def serve_gateway(
     with contextlib.ExitStack() as stack:
         root = workspace or stack.enter_context(tempfile.TemporaryDirectory(prefix="flare-gw-"))
         save_config(root, config)
-        with _in_thread(lambda: run_gateway(root, host="127.0.0.1", port=0, config=config)) as (
+        with _in_thread(
+            lambda: run_gateway(root, host="127.0.0.1", port=0, config=config, opener=opener)
+        ) as (
             gateway,
             _loop,
         ):

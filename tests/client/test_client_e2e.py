@@ -152,7 +152,10 @@ def test_job_lifecycle(world: World, admin: SessionSpec) -> None:
     path = Path(admin.download_job_result(job_id))
     assert path == world.root / "downloads" / job_id
     assert json.loads((path / "meta.json").read_text())["status"] == "FINISHED:COMPLETED"
-    assert (path / "job" / "meta.json").exists()
+    # job.zip unzipped: the job folder is the single directory under job/ (reference §4.4).
+    assert [p.relative_to(path) for p in (path / "job").glob("*/meta.json")] == [
+        Path("job", json.loads((path / "meta.json").read_text())["job_folder_name"], "meta.json")
+    ]
     assert (path / "workspace" / "site-1" / "log.txt").exists()
     logs = admin.get_job_logs(job_id, target="all")
     assert set(logs["logs"]) == {"server", "site-1", "site-2"}

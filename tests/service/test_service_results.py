@@ -46,9 +46,10 @@ def test_result_download_holds_the_job_folder_meta_and_workspaces() -> None:
     admin = h.login()
     value = h.ok(admin, DownloadJobResult(job_id=job_id))
     members = unzip(b"".join(h.service.open_download(admin, value["download_id"])))
-    folder = {f"job/{name}": data for name, data in job_files().items()}
-    assert {k: v for k, v in members.items() if k.startswith("job/")} == folder
     meta = json.loads(members["meta.json"])
+    # job.zip unzipped: the folder, under its own name, is the one directory in job/.
+    folder = {f"job/{meta['job_folder_name']}/{name}": data for name, data in job_files().items()}
+    assert {k: v for k, v in members.items() if k.startswith("job/")} == folder
     assert (meta["job_id"], meta["status"], meta["study"]) == (
         job_id,
         "FINISHED:COMPLETED",

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from flare_adapters.nvflare.backend import NVFlareBackend, NVFlareConfig
 from flare_adapters.nvflare.kits import KitUser
+from flare_adapters.nvflare.pool import SessionOpener
 from flare_adapters.server.config import (
     CONFIG_FILE,
     ConfigError,
@@ -44,8 +45,10 @@ class RunningGateway:
         self.http_url, self.ws_url = urls(host, port, tls)
 
 
-def gateway_backend(root: str, config: WorkspaceConfig) -> NVFlareBackend:
-    """The ``NVFlareBackend`` a workspace config describes.
+def gateway_backend(
+    root: str, config: WorkspaceConfig, *, opener: SessionOpener | None = None
+) -> NVFlareBackend:
+    """The ``NVFlareBackend`` a workspace config describes (``opener``: tests only).
 
     Raises:
         ConfigError: no ``nvflare`` section, or a kit that is not an admin startup kit.
@@ -76,7 +79,7 @@ def gateway_backend(root: str, config: WorkspaceConfig) -> NVFlareBackend:
         )
     except InvalidArgumentError as exc:
         raise ConfigError(f"{CONFIG_FILE}: nvflare: {exc}") from None
-    return NVFlareBackend(settings)
+    return NVFlareBackend(settings, opener=opener)
 
 
 @contextlib.asynccontextmanager
@@ -86,8 +89,11 @@ async def run_gateway(
     host: str | None = None,
     port: int | None = None,
     config: WorkspaceConfig | None = None,
+    opener: SessionOpener | None = None,
 ) -> AsyncIterator[RunningGateway]:
     """Serve a workspace's NVFlare federation until the block exits.
+
+    ``opener`` replaces NVFlare's session factory (tests without a federation).
 
     Raises:
         ConfigError: the config is missing, invalid or has no ``nvflare`` section.
@@ -96,7 +102,7 @@ async def run_gateway(
     config = config or load_config(root)
     paths = WorkspacePaths(root)
     os.makedirs(paths.state, exist_ok=True)
-    backend = gateway_backend(root, config)
+    backend = gateway_backend(root, config, opener=opener)
     try:
         async with listen(backend, config, paths, host=host, port=port, spool_dir=paths.state) as (
             bound_host,

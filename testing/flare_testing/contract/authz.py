@@ -74,6 +74,7 @@ class AuthorizationContract(ContractBase):
         with _expect(role in SUBMITTERS):
             session.submit_job(str(jobs.hello()))
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     @pytest.mark.parametrize("role", ROLES)
     def test_everyone_may_view(
         self, sessions: OpenSession, users: Users, jobs: JobFolders, role: str
@@ -86,6 +87,7 @@ class AuthorizationContract(ContractBase):
         assert session.get_system_info().server_info.start_time is not None
         assert isinstance(session.list_studies(), dict)
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     @pytest.mark.parametrize("operation", [*MANAGE, "clone_job"])
     @pytest.mark.parametrize(("actor", "owner"), list(JOB_RIGHTS), ids="{0[0]}-on-{0[1]}".format)
     def test_job_rights_follow_the_submitter(
@@ -102,6 +104,7 @@ class AuthorizationContract(ContractBase):
         with _expect(operation in JOB_RIGHTS[actor, owner]):
             call(session, operation, job_id)
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     @pytest.mark.flare_requires(cap.RELAXED_LOG_RIGHTS)
     @pytest.mark.parametrize("operation", ["get_job_logs", "list_job_components"])
     @pytest.mark.parametrize(("actor", "owner"), list(LOG_RIGHTS), ids="{0[0]}-on-{0[1]}".format)
@@ -118,6 +121,7 @@ class AuthorizationContract(ContractBase):
         with _expect(LOG_RIGHTS[actor, owner]):
             call(self._as(sessions, users, actor), operation, job_id)
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     @pytest.mark.parametrize("operation", ["get_job_logs", "list_job_components"])
     def test_project_admin_reads_every_log(
         self, sessions: OpenSession, users: Users, jobs: JobFolders, operation: str
@@ -176,7 +180,11 @@ class AuthorizationContract(ContractBase):
         ("operation", "args"),
         [
             ("restart", ("server", None, False)),
-            ("shutdown", ("client", None, False)),
+            pytest.param(
+                "shutdown",
+                ("client", None, False),
+                marks=pytest.mark.flare_requires(cap.SITE_REFUSALS_TYPED),
+            ),
             ("shutdown_system", ()),
             ("remove_client", ("site-1",)),
         ],
@@ -194,6 +202,7 @@ class AuthorizationContract(ContractBase):
             call(self._as(sessions, users, role), operation, *args)
         assert sessions(users.admin).get_connected_client_list()
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     @pytest.mark.parametrize("role", ["org_admin", "other_org_admin", "member"])
     def test_clone_is_refused_without_the_clone_right(
         self, sessions: OpenSession, users: Users, jobs: JobFolders, role: str
@@ -224,6 +233,7 @@ class AuthorizationContract(ContractBase):
         with pytest.raises(AuthorizationError):
             auditor.check_status("server")
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_denials_change_nothing(
         self, sessions: OpenSession, users: Users, jobs: JobFolders
     ) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +47,7 @@ __all__ = [
     "ContractBase",
     "OpenSession",
     "SessionFactory",
+    "Token",
     "Users",
     "arg_error",
     "call",
@@ -54,6 +55,7 @@ __all__ = [
     "nothing_sent",
     "pending_job",
     "running_job",
+    "salted",
     "unknown_job_id",
     "wait_status",
 ]
@@ -132,6 +134,16 @@ class ContractBase:
     def flare_users(self) -> Users:
         """Who plays each role (default: ``FakeFlare``'s built-in users)."""
         return Users()
+
+    @pytest.fixture
+    def flare_token_salt(self) -> str:
+        """Made part of every submit token a test uses ("": tokens as written).
+
+        A system shared by many tests keeps NVFlare's token records (and their tombstones)
+        from one test to the next; a salt unique per test (``uuid4().hex[:12]``) keeps the
+        tests' tokens apart there. A fresh system per test needs none.
+        """
+        return ""
 
     @pytest.fixture
     def flare_upload_dir(self, tmp_path: Path) -> Path:
@@ -225,6 +237,11 @@ class ContractBase:
         return flare_users
 
     @pytest.fixture
+    def token(self, flare_token_salt: str) -> Token:
+        """Turn a submit token as written into the one this test uses (see ``salted``)."""
+        return lambda written: salted(written, flare_token_salt)
+
+    @pytest.fixture
     def jobs(self, flare_jobs: JobFolders) -> JobFolders:
         """The job-folder builder."""
         return flare_jobs
@@ -277,6 +294,23 @@ def _fake(harness: Harness, fixture: str) -> FakeFlare:
 
 
 # --- helpers for test bodies -------------------------------------------------------------------
+
+
+Token = Callable[[str], str]
+"""A test's token maker: the token as written in the test -> the token it submits."""
+
+_TOKEN_MAX = 128
+
+
+def salted(token: str, salt: str) -> str:
+    """``token`` made unique with ``salt``, still a well-formed submit token.
+
+    Returns ``token`` itself for an empty salt; else ``token.salt``, its head cut so that the
+    result keeps within the 128-character limit.
+    """
+    if not salt:
+        return token
+    return f"{token[: _TOKEN_MAX - len(salt) - 1]}.{salt}"
 
 
 def arg_error(caps: frozenset[str], reference: type[Exception]) -> type[Exception]:

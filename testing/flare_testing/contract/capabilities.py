@@ -25,19 +25,23 @@ __all__ = [
     "ARGUMENT_ERRORS",
     "CLIENT_STATUS_NONE",
     "COMMAND_LOG",
+    "CONTEXT_MANAGER",
     "DELETE_LIVE_JOB",
     "DESTRUCTIVE_OPS",
     "EXACTLY_ONCE_SUBMIT",
     "FAULT_INJECTION",
     "JOB_CONTROL",
     "JOB_EVENTS",
+    "LEADING_DASH_TOKENS",
     "PLAIN_SHELL_OUTPUT",
+    "QUICK_JOBS",
     "READ_RETRIES",
     "REASONS",
     "RELAXED_LOG_RIGHTS",
     "SERVER_JOB_IDS",
     "SERVER_STATUS_STARTED",
     "SITE_CONTROL",
+    "SITE_REFUSALS_TYPED",
     "STATUS_BY_SITE",
     "STUDY_ADMIN",
     "UNBOUNDED_TOKEN_HASH",
@@ -65,6 +69,9 @@ CLIENT_STATUS_NONE = "client_status_none"
 WORKSPACE_SHELL = "workspace_shell"
 RELAXED_LOG_RIGHTS = "relaxed_log_rights"
 JOB_EVENTS = "job_events"
+CONTEXT_MANAGER = "context_manager"
+LEADING_DASH_TOKENS = "leading_dash_tokens"
+SITE_REFUSALS_TYPED = "site_refusals_typed"
 
 # --- harness capabilities (back doors) -------------------------------------------------------
 
@@ -77,11 +84,13 @@ FAULT_INJECTION = "fault_injection"
 COMMAND_LOG = "command_log"
 WORKSPACE_FILES = "workspace_files"
 DESTRUCTIVE_OPS = "destructive_ops"
+QUICK_JOBS = "quick_jobs"
 
 REASONS: Mapping[str, str] = {
     ARGUMENT_ERRORS: (
-        "local argument errors raise InvalidArgumentError (a ValueError) instead of the "
-        "reference's built-in SyntaxError/TypeError/AssertionError (DECISIONS §4)"
+        "local argument errors raise InvalidArgumentError (a ValueError), before anything is "
+        "sent, instead of the reference's built-in SyntaxError/TypeError/AssertionError "
+        "(DECISIONS §4)"
     ),
     PLAIN_SHELL_OUTPUT: (
         "shell output is data: text containing 'not authorized' is returned, not raised "
@@ -136,6 +145,19 @@ REASONS: Mapping[str, str] = {
         "a waiting session wakes as soon as its job changes status instead of sleeping out "
         "the poll interval (event-pushing transports)"
     ),
+    CONTEXT_MANAGER: (
+        "sessions are context managers that close on exit (DECISIONS §1); the reference's "
+        "Session is not one"
+    ),
+    LEADING_DASH_TOKENS: (
+        "a submit token may begin with '-', as the token format allows; the reference's "
+        "command parser reads such a token as an option (InternalError: syntax error)"
+    ),
+    SITE_REFUSALS_TYPED: (
+        "a command the client sites refuse under their authorization policy raises "
+        "AuthorizationError; the reference's server reports the sites' refusal as "
+        "InternalError ('failed to shut down all clients')"
+    ),
     VIRTUAL_TIME: "the harness can advance the system's clock (advance(), now)",
     JOB_CONTROL: "the harness can finish, fail, hold and release jobs",
     SITE_CONTROL: "the harness can connect and disconnect client sites",
@@ -144,6 +166,10 @@ REASONS: Mapping[str, str] = {
     FAULT_INJECTION: "the harness can make the next transport calls fail",
     COMMAND_LOG: "the harness counts the requests that reached the system",
     WORKSPACE_FILES: "the harness can write files and job logs into a site's workspace",
+    QUICK_JOBS: (
+        "jobs run to their end within a second or so, so the suite may wait for dozens of "
+        "them; a real federation takes about ten seconds a job"
+    ),
     DESTRUCTIVE_OPS: (
         "the system may be restarted and shut down by tests (a fresh system per test)"
     ),

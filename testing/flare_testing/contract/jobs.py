@@ -23,6 +23,7 @@ from flare_testing.contract import capabilities as cap
 from flare_testing.contract.base import (
     ContractBase,
     OpenSession,
+    Token,
     Users,
     call,
     finished_job,
@@ -90,9 +91,9 @@ class SubmitContract(ContractBase):
         assert {row["job_id"] for row in session.list_jobs()} == {first, second}
 
     def test_new_job_meta_fields(
-        self, session: SessionSpec, jobs: JobFolders, users: Users
+        self, session: SessionSpec, jobs: JobFolders, users: Users, token: Token
     ) -> None:
-        job_id = pending_job(session, jobs, name="fields-check", submit_token="fields.1")
+        job_id = pending_job(session, jobs, name="fields-check", submit_token=token("fields.1"))
         meta = session.get_job_meta(job_id)
         assert meta["job_id"] == job_id
         assert meta["status"] == "SUBMITTED"
@@ -207,6 +208,7 @@ class SubmitContract(ContractBase):
         job_id = session.submit_job(str(jobs.hello(meta={"byoc": True})))
         assert not session.get_job_meta(job_id).get("byoc")
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_uploaded_content_is_kept_verbatim(
         self, session: SessionSpec, jobs: JobFolders, tmp_path: Path
     ) -> None:
@@ -214,21 +216,25 @@ class SubmitContract(ContractBase):
         job_id = session.submit_job(str(folder))
         session.wait_for_job(job_id, timeout=3600)
         result = Path(session.download_job_result(job_id, str(tmp_path / "out")))
+        # job.zip unzipped: the folder, by its name, under job/ (reference §4.4).
         for path in folder.rglob("*"):
             if path.is_file():
                 rel = path.relative_to(folder)
-                assert (result / "job" / rel).read_bytes() == path.read_bytes(), rel
+                kept = result / "job" / folder.name / rel
+                assert kept.read_bytes() == path.read_bytes(), rel
 
 
 class JobLifecycleContract(ContractBase):
     """A job's statuses and timestamps; ``abort_job`` and ``delete_job`` in every status."""
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_job_runs_to_completion(self, session: SessionSpec, jobs: JobFolders) -> None:
         job_id = session.submit_job(str(jobs.hello()))
         meta = session.wait_for_job(job_id, timeout=3600)
         assert meta["status"] == "FINISHED:COMPLETED"
         assert meta["job_id"] == job_id
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_finished_job_has_start_time_and_duration(
         self, session: SessionSpec, jobs: JobFolders
     ) -> None:
@@ -287,6 +293,7 @@ class JobLifecycleContract(ContractBase):
         harness.release_job(job_id)
         assert session.wait_for_job(job_id, timeout=3600)["status"] == "FINISHED:COMPLETED"
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_unschedulable_job_stays_submitted(
         self, session: SessionSpec, jobs: JobFolders
     ) -> None:
@@ -318,6 +325,7 @@ class JobLifecycleContract(ContractBase):
         session.abort_job(job_id)
         assert session.wait_for_job(job_id, timeout=600)["status"] == "FINISHED:ABORTED"
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_abort_finished_job_changes_nothing(
         self, session: SessionSpec, jobs: JobFolders
     ) -> None:
@@ -344,6 +352,7 @@ class JobLifecycleContract(ContractBase):
 
     # --- delete (reference §1.3, §2.4; DECISIONS §10) ------------------------------------------
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_delete_finished_job(self, session: SessionSpec, jobs: JobFolders) -> None:
         job_id = finished_job(session, jobs)
         assert session.delete_job(job_id) == {
@@ -371,6 +380,7 @@ class JobLifecycleContract(ContractBase):
         with pytest.raises(KeyError):
             harness.job_meta(job_id)
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_delete_twice_is_job_not_found(self, session: SessionSpec, jobs: JobFolders) -> None:
         job_id = finished_job(session, jobs)
         session.delete_job(job_id)
@@ -410,6 +420,7 @@ class JobLifecycleContract(ContractBase):
         meta = session.get_job_meta(session.clone_job(source))
         assert "custom_key" not in meta
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_clone_of_a_finished_job_runs(self, session: SessionSpec, jobs: JobFolders) -> None:
         source = finished_job(session, jobs)
         clone = session.clone_job(source)
@@ -437,6 +448,7 @@ class JobLifecycleContract(ContractBase):
 class JobResultsContract(ContractBase):
     """``download_job_result``, ``list_job_components`` and ``download_job_components``."""
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_download_result_layout(
         self, session: SessionSpec, jobs: JobFolders, flare_download_dir: Path
     ) -> None:
@@ -450,9 +462,12 @@ class JobResultsContract(ContractBase):
         stored = json.loads((path / "meta.json").read_text())
         assert stored["job_id"] == job_id
         assert stored["status"] == "FINISHED:COMPLETED"
-        assert (path / "job" / "meta.json").read_bytes() == (folder / "meta.json").read_bytes()
+        assert (path / "job" / folder.name / "meta.json").read_bytes() == (
+            folder / "meta.json"
+        ).read_bytes()
         assert (path / "workspace").is_dir()
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_second_download_gets_a_suffix(self, session: SessionSpec, jobs: JobFolders) -> None:
         job_id = finished_job(session, jobs)
         first = Path(session.download_job_result(job_id))
@@ -461,6 +476,7 @@ class JobResultsContract(ContractBase):
         assert second == first.with_name(f"{job_id}__1")
         assert third == first.with_name(f"{job_id}__2")
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_download_into_destination(
         self, session: SessionSpec, jobs: JobFolders, tmp_path: Path
     ) -> None:
@@ -491,6 +507,7 @@ class JobResultsContract(ContractBase):
         with pytest.raises(JobNotDone):
             session.download_job_result(job_id)
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_components_exclude_system_parts(self, session: SessionSpec, jobs: JobFolders) -> None:
         components = session.list_job_components(finished_job(session, jobs))
         assert isinstance(components, list)
@@ -569,6 +586,7 @@ class JobIdContract(ContractBase):
         with pytest.raises(JobNotFound):
             session.get_job_meta(job_id.replace("-", ""))
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_get_job_meta_of_running_job(self, session: SessionSpec, jobs: JobFolders) -> None:
         job_id = session.submit_job(str(jobs.hello()))
         meta = wait_status(session, job_id, "RUNNING", "FINISHED:COMPLETED")

@@ -129,12 +129,14 @@ class ClosedSessionContract(ContractBase):
         with pytest.raises(SessionClosed):
             session.list_jobs()
 
+    @pytest.mark.flare_requires(cap.CONTEXT_MANAGER)
     def test_context_manager_closes(self, sessions: OpenSession) -> None:
         with sessions() as session:
             assert session.list_jobs() == []
         with pytest.raises(SessionClosed):
             session.list_jobs()
 
+    @pytest.mark.flare_requires(cap.CONTEXT_MANAGER)
     def test_context_manager_closes_on_error(self, sessions: OpenSession) -> None:
         opened = sessions()
         with pytest.raises(KeyError), opened:
@@ -215,6 +217,7 @@ class SessionExpiryContract(ContractBase):
             old.list_jobs()
         assert sessions().list_jobs() == []
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_waiting_on_a_long_job_keeps_the_session_alive(
         self, harness: Harness, session: SessionSpec, jobs: JobFolders
     ) -> None:
@@ -236,6 +239,7 @@ class RetryContract(ContractBase):
         yield
         harness.inject_failures(0)
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     @pytest.mark.flare_requires(cap.READ_RETRIES)
     @pytest.mark.parametrize("when", ["before", "after"])
     @pytest.mark.parametrize("method", list(READS))

@@ -242,6 +242,7 @@ class ShellBehaviourContract(ContractBase):
         assert "a.txt" in long
         assert "b.txt" in long
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_ls_shows_a_finished_jobs_workspace(
         self, session: SessionSpec, jobs: JobFolders, site: str
     ) -> None:

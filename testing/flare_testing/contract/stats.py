@@ -90,6 +90,7 @@ class JobStatsContract(ContractBase):
         with pytest.raises(JobNotRunning, match=f"job {job_id} is not running"):
             _stats_call(session, method, job_id)
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     @pytest.mark.parametrize("method", STATS_METHODS)
     def test_finished_job_is_not_running(
         self, session: SessionSpec, jobs: JobFolders, method: str

@@ -284,6 +284,7 @@ class StudyCommandsContract(ContractBase):
         _code(caught, "STUDY_NOT_FOUND", 1)
         assert STUDY not in session.list_studies()["studies"]
 
+    @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_remove_study_with_jobs(
         self, session: SessionSpec, sessions: OpenSession, users: Users, jobs: JobFolders
     ) -> None:

@@ -110,9 +110,11 @@ class TargetValidationContract(ContractBase):
         with pytest.raises(NoClientsAvailable):
             _targeted(session, method, "client")
 
-    def test_names_are_ignored_unless_the_type_is_client(self, session: SessionSpec) -> None:
+    def test_names_are_ignored_unless_the_type_is_client(
+        self, caps: frozenset[str], session: SessionSpec
+    ) -> None:
         result = session.check_status("server", ["not a valid name"])
-        assert "server" in result
+        assert ("server" if cap.STATUS_BY_SITE in caps else "server_status") in result
 
 
 class SystemInfoContract(ContractBase):
@@ -121,8 +123,9 @@ class SystemInfoContract(ContractBase):
 
     def test_system_info_shape(self, harness: Harness, session: SessionSpec) -> None:
         info = session.get_system_info()
-        assert isinstance(info, SystemInfo)
-        assert isinstance(info.server_info, ServerInfo)
+        # By name: the reference's own info classes are as good as ours.
+        assert type(info).__name__ == SystemInfo.__name__
+        assert type(info.server_info).__name__ == ServerInfo.__name__
         assert isinstance(info.server_info.start_time, float)
         assert _names(info.client_info) == sorted(harness.sites)
         assert all(isinstance(c.last_connect_time, float) for c in info.client_info)
@@ -145,7 +148,7 @@ class SystemInfoContract(ContractBase):
     def test_connected_client_list(self, harness: Harness, session: SessionSpec) -> None:
         clients = session.get_connected_client_list()
         assert _names(clients) == sorted(harness.sites)
-        assert all(isinstance(client, ClientInfo) for client in clients)
+        assert all(type(client).__name__ == ClientInfo.__name__ for client in clients)
 
     @pytest.mark.flare_requires(cap.SITE_CONTROL)
     def test_connected_client_list_follows_connections(

@@ -1,0 +1,188 @@
+"""One harness for the three certification runs on one real NVFlare POC.
+
+A POC takes about 12 s to prepare and start, so the whole certification shares one (started by
+``conftest.py``) and each test isolates itself inside it instead of getting a fresh system:
+
+* jobs a test submits are aborted (when live) and deleted after it, in every study;
+* studies a test registers are removed after it (once their jobs are gone);
+* client sites a test disabled are enabled again.
+
+``list_jobs`` therefore starts each test as empty as on a fresh system, and the same contract
+tests pass on the fake, on our server and here. The harness declares no back door it does not
+have: time is real, jobs cannot be held, sites cannot be connected or disconnected, users and
+studies cannot be written behind NVFlare's back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from flare_adapters.nvflare.kits import KitUser
+from flare_adapters.nvflare.pool import open_nvflare_session
+from flare_testing.contract import Users
+from flare_testing.job_folders import JobFolders
+from flare_testing.nvflare_poc import Poc
+
+__all__ = ["USERS", "FastJobs", "PocHarness"]
+
+USERS = Users(
+    admin="admin@nvidia.com",
+    lead="lead@nvidia.com",
+    member="member@nvidia.com",
+    org_admin="org-admin@nvidia.com",
+    other_lead="lead@other.org",
+    other_org_admin="org-admin@other.org",
+    server_org="nvidia",
+    other_org="other",
+)
+"""The contract's six roles, as the POC's admin kits name them (``nvflare_poc.ADMIN_USERS``)."""
+
+_TERMINAL_POLL = 0.25
+_CLEANUP_TIMEOUT = 60.0
+_RECONNECT_TIMEOUT = 120.0
+
+
+class FastJobs(JobFolders):
+    """``hello-numpy-sag`` variants that run one round unless a test asks for more."""
+
+    def hello(self, folder_name: str = "hello-numpy-sag", **variant: Any) -> Path:
+        """Write a variant; ``num_rounds`` defaults to 1 (the shipped example has 3)."""
+        if variant.get("num_rounds") is None:
+            variant["num_rounds"] = 1
+        return super().hello(folder_name, **variant)
+
+
+class _Admin:
+    """The project admin's own NVFlare sessions (one per study), for the harness's chores."""
+
+    def __init__(self, poc: Poc) -> None:
+        self._user = KitUser(name=USERS.admin, kit=str(poc.admin_kit(USERS.admin)))
+        self._sessions: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def session(self, study: str = "default") -> Any:
+        with self._lock:
+            session = self._sessions.get(study)
+            if session is None:
+                session = open_nvflare_session(self._user, study, 30.0)
+                self._sessions[study] = session
+            return session
+
+    def forget(self, study: str) -> None:
+        with self._lock:
+            session = self._sessions.pop(study, None)
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.close()
+
+    def close(self) -> None:
+        for study in list(self._sessions):
+            self.forget(study)
+
+
+class PocHarness:
+    """The contract ``Harness`` of the shared POC (``sites`` and ``job_meta`` only)."""
+
+    def __init__(self, poc: Poc) -> None:
+        self.poc = poc
+        self.admin = _Admin(poc)
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """The POC's client sites."""
+        return self.poc.sites
+
+    def kit(self, user: str) -> str:
+        """The admin kit folder of ``user``; a user without one gets the admin's kit, whose
+        certificate NVFlare will not accept for another name (an unknown user's login)."""
+        if user not in self.poc.users:
+            return str(self.poc.admin_kit(USERS.admin))
+        return str(self.poc.admin_kit(user))
+
+    @property
+    def kits(self) -> Mapping[str, str]:
+        """Every user's kit folder."""
+        return {user: self.kit(user) for user in self.poc.users}
+
+    def job_meta(self, job_id: str) -> dict[str, Any]:
+        """A job's meta, read with the admin's session.
+
+        Raises:
+            KeyError: no such job.
+        """
+        try:
+            return dict(self.admin.session().get_job_meta(job_id))
+        except Exception as exc:
+            if type(exc).__name__ == "JobNotFound":
+                raise KeyError(job_id) from None
+            raise
+
+    # --- isolation ----------------------------------------------------------------------
+
+    def _studies(self) -> set[str]:
+        payload = self.admin.session().list_studies()
+        return {str(s) for s in payload.get("studies", [])} | {"default"}
+
+    def _job_ids(self, study: str) -> set[str]:
+        return {str(row["job_id"]) for row in self.admin.session(study).list_jobs()}
+
+    @contextlib.contextmanager
+    def isolated(self) -> Iterator[None]:
+        """Undo, after the block, every job, study and disabled site the block left."""
+        studies = self._studies()
+        jobs = {study: self._job_ids(study) for study in studies}
+        try:
+            yield
+        finally:
+            self._clean(studies, jobs)
+
+    def _clean(self, studies: set[str], jobs: dict[str, set[str]]) -> None:
+        now = self._studies()
+        for study in sorted(now):
+            for job_id in sorted(self._job_ids(study) - jobs.get(study, set())):
+                self._delete(study, job_id)
+        for study in sorted(now - studies):
+            with contextlib.suppress(Exception):
+                self.admin.session().remove_study(study)
+            self.admin.forget(study)
+        self._reconnect_sites()
+
+    def _reconnect_sites(self) -> None:
+        # A test may have disabled or removed a site: enable it and wait until it registered
+        # again, so the next test finds the system as it started.
+        session = self.admin.session()
+        connected = {c.name for c in session.get_system_info().client_info}
+        missing = [site for site in self.sites if site not in connected]
+        if not missing:
+            return
+        for site in missing:
+            with contextlib.suppress(Exception):
+                session.enable_client(site)
+        deadline = time.monotonic() + _RECONNECT_TIMEOUT
+        while time.monotonic() < deadline:
+            connected = {c.name for c in session.get_system_info().client_info}
+            if all(site in connected for site in self.sites):
+                return
+            time.sleep(_TERMINAL_POLL)
+        raise AssertionError(f"sites {missing} did not reconnect within {_RECONNECT_TIMEOUT} s")
+
+    def _delete(self, study: str, job_id: str) -> None:
+        session = self.admin.session(study)
+        deadline = time.monotonic() + _CLEANUP_TIMEOUT
+        with contextlib.suppress(Exception):
+            session.abort_job(job_id)
+        while time.monotonic() < deadline:
+            status = str(session.get_job_meta(job_id).get("status", ""))
+            if status.startswith("FINISHED") or status == "SUBMITTED":
+                break
+            time.sleep(_TERMINAL_POLL)
+        session.delete_job(job_id)
+
+    def close(self) -> None:
+        """Close the admin's sessions."""
+        self.admin.close()

@@ -1,0 +1,95 @@
+"""Run (a): NVFlare's own ``Session``, behind a wrapper that only renames its exceptions.
+
+The wrapper turns each exception NVFlare raises from its own module into flare-core's class of
+the same name (``errors.same_name``), so the contract's ``pytest.raises`` clauses can name one
+class; every other behaviour, built-in argument errors included, is NVFlare's. With no
+behaviour capability declared, this run proves that the suite encodes the reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from flare_adapters.nvflare.errors import same_name
+
+__all__ = ["SameNameErrors", "WarmSessions"]
+
+
+class SameNameErrors:
+    """Forwards every attribute of an NVFlare ``Session``; methods re-raise by name."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._session, name)
+        if not callable(value):
+            return value
+        return _renaming(value)
+
+
+def _renaming(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:
+            renamed = same_name(exc)
+            if renamed is exc:
+                raise
+            raise renamed from exc
+
+    return call
+
+
+class WarmSessions:
+    """NVFlare sessions logged in ahead of time, so run (a) does not wait out each login.
+
+    An NVFlare login takes about 1.2 s (its authenticator's first retry interval), and the
+    suite opens at least one session per test. Each ``take`` hands out a session opened in the
+    background and starts the next one; the sessions are NVFlare's own, unchanged.
+
+    Args:
+        open_session: ``(user, study) -> NVFlare Session`` (logs in; may raise).
+        spares: sessions kept ready per (user, study).
+    """
+
+    def __init__(self, open_session: Callable[[str, str], Any], spares: int = 2) -> None:
+        self._open = open_session
+        self._spares = spares
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="warm-nvflare")
+        self._ready: dict[tuple[str, str], list[Future[Any]]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, user: str, study: str) -> Any:
+        """A logged-in session of ``user`` in ``study`` (raises what the login raised).
+
+        Only the ``default`` study is opened ahead: studies come and go within tests, and a
+        session opened before a study changed would not show the change at login.
+        """
+        if study != "default":
+            return self._open(user, study)
+        key = (user, study)
+        with self._lock:
+            queue = self._ready.setdefault(key, [])
+            future = queue.pop(0) if queue else None
+            while len(queue) < self._spares:
+                queue.append(self._pool.submit(self._open, user, study))
+        if future is None:
+            return self._open(user, study)
+        return future.result()
+
+    def close(self) -> None:
+        """Close every spare session."""
+        with self._lock:
+            futures = [f for queue in self._ready.values() for f in queue]
+            self._ready.clear()
+        for future in futures:
+            with contextlib.suppress(Exception):
+                future.result().close()
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,7 @@
+"""The whole contract suite, run (b), nvflare:// sessions, (see ``runs.py``)."""
+
+from __future__ import annotations
+
+from tests_nvflare.runs import NVFlareRun, contract_tests
+
+globals().update(contract_tests(NVFlareRun, "NVFlare"))

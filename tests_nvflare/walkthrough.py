@@ -1,0 +1,144 @@
+"""Every ``SessionSpec`` method on a real job, once per certification run.
+
+The contract suite leaves out, on the shared POC, the tests that wait for many jobs to end
+(``quick_jobs``: a real federation takes about ten seconds a job). This walkthrough makes sure
+that each run still calls every method of ``SessionSpec`` against NVFlare, with one real job
+run to its end: submit, watch, results, logs, stats, clone, abort, delete, the shell, studies,
+sites and the system reports. ``restart``/``shutdown``/``shutdown_system`` would stop the
+POC every test shares; ``test_zz_destructive.py`` runs them last.
+
+Values are checked against the contract where every run agrees (the reference's shapes where
+flare-core keeps them); the behaviour where they differ is the contract suite's business.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flare_core import InternalError, MonitorReturnCode
+from flare_ports._session_spec import SessionSpec
+from flare_testing.contract import capabilities as cap
+from flare_testing.contract.base import ContractBase, OpenSession, Token, Users
+from flare_testing.job_folders import JobFolders
+
+__all__ = ["EveryMethod"]
+
+STUDY = "walkthrough"
+
+
+class EveryMethod(ContractBase):
+    """One test that calls every ``SessionSpec`` method (the run's mixin comes first)."""
+
+    def test_every_method_on_a_real_job(
+        self,
+        sessions: OpenSession,
+        jobs: JobFolders,
+        users: Users,
+        caps: frozenset[str],
+        token: Token,
+        tmp_path: Path,
+    ) -> None:
+        session = sessions()
+        self._system(session, caps)
+        job_id = self._job(session, jobs, caps, token, tmp_path)
+        self._shell(session)
+        self._studies(session, sessions, users, token)
+        self._sites(session, job_id)
+
+    def _system(self, session: SessionSpec, caps: frozenset[str]) -> None:
+        info = session.get_system_info()
+        assert sorted(c.name for c in info.client_info) == ["site-1", "site-2"]
+        assert [c.name for c in session.get_connected_client_list()] == [
+            c.name for c in info.client_info
+        ]
+        status = session.check_status("client")
+        rows = session.get_client_job_status()
+        assert rows is not None
+        assert {row["client_name"] for row in rows} == {"site-1", "site-2"}
+        if cap.STATUS_BY_SITE in caps:
+            assert {"site-1", "site-2"} <= set(status)
+            assert all(isinstance(v, dict) for v in session.report_resources("all").values())
+        else:
+            assert session.report_resources("all")
+        versions = session.report_version("all")
+        assert set(versions) == {"server", "site-1", "site-2"}
+        assert session.get_available_apps_to_upload() == []
+        session.set_timeout(30.0)
+        session.unset_timeout()
+        session.configure_site_log("INFO")
+
+    def _job(
+        self,
+        session: SessionSpec,
+        jobs: JobFolders,
+        caps: frozenset[str],
+        token: Token,
+        tmp_path: Path,
+    ) -> str:
+        job_id = session.submit_job(str(jobs.hello()), submit_token=token("walk"))
+        assert [r["job_id"] for r in session.list_jobs(submit_token=token("walk"))] == [job_id]
+        assert session.get_job_meta(job_id)["job_id"] == job_id
+        seen: list[str] = []
+
+        def follow(_session: Any, _job_id: str, meta: dict[str, Any]) -> bool:
+            seen.append(str(meta["status"]))
+            if meta["status"] == "RUNNING":
+                session.configure_job_log(job_id, "DEBUG")
+                assert session.show_stats(job_id, "server")
+                assert session.show_errors(job_id, "server") is not None
+            return True
+
+        rc, meta = session.monitor_job_and_return_job_meta(job_id, 600, 0.5, follow)
+        assert rc is MonitorReturnCode.JOB_FINISHED
+        assert meta is not None
+        assert meta["status"] == "FINISHED:COMPLETED", seen
+        assert session.wait_for_job(job_id, timeout=60)["status"] == "FINISHED:COMPLETED"
+        assert session.monitor_job(job_id, 60, 0.5) is MonitorReturnCode.JOB_FINISHED
+        session.reset_errors(job_id)
+        logs = session.get_job_logs(job_id, tail_lines=5)
+        assert "server" in logs["logs"]
+        assert session.list_job_components(job_id) == []
+        result = Path(session.download_job_result(job_id, str(tmp_path / "result")))
+        assert (result / "meta.json").is_file()
+        assert (result / "workspace").is_dir()
+        with pytest.raises(InternalError, match="no_job_components"):
+            session.download_job_components(job_id)
+        clone = session.clone_job(job_id)
+        abort_result = session.abort_job(clone)
+        if cap.ABORT_RETURNS_NONE in caps:
+            assert abort_result is None
+        session.wait_for_job(clone, timeout=600)
+        session.delete_job(clone)
+        return job_id
+
+    def _shell(self, session: SessionSpec) -> None:
+        assert "log.txt" in session.ls_target("server")
+        assert session.cat_target("server", file="log.txt")
+        assert session.head_target("server", "-n 2", file="log.txt")
+        assert session.head_target_log("server")
+        assert session.tail_target("server", "-n 2", file="log.txt")
+        assert session.tail_target_log("server")
+        assert session.grep_target("server", pattern="INFO", file="log.txt")
+        assert session.get_working_directory("site-1").strip()
+
+    def _studies(
+        self, session: SessionSpec, sessions: OpenSession, users: Users, token: Token
+    ) -> None:
+        study = f"{STUDY}-{token('s').rsplit('.', 1)[-1]}"[:60].lower().replace(":", "-")
+        session.register_study(study, site_orgs=[f"{users.server_org}:site-1"])
+        session.add_study_site(study, site_orgs=[f"{users.server_org}:site-2"])
+        session.remove_study_site(study, site_orgs=[f"{users.server_org}:site-2"])
+        session.add_study_user(study, users.lead)
+        assert study in str(session.list_studies())
+        assert study in str(session.show_study(study))
+        session.remove_study_user(study, users.lead)
+        session.remove_study(study)
+
+    def _sites(self, session: SessionSpec, job_id: str) -> None:
+        session.disable_client("site-2")
+        session.enable_client("site-2")
+        session.delete_job(job_id)
+        session.close()
