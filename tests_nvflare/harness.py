@@ -98,10 +98,10 @@ class PocHarness:
         return self.poc.sites
 
     def kit(self, user: str) -> str:
-        """The admin kit folder of ``user``; a user without one gets the admin's kit, whose
-        certificate NVFlare will not accept for another name (an unknown user's login)."""
+        """The admin kit folder of ``user`` (for an unknown user, a folder that does not
+        exist: NVFlare knows admins only by their kits)."""
         if user not in self.poc.users:
-            return str(self.poc.admin_kit(USERS.admin))
+            return str(self.poc.project_dir / user)
         return str(self.poc.admin_kit(user))
 
     @property
@@ -133,24 +133,51 @@ class PocHarness:
 
     @contextlib.contextmanager
     def isolated(self) -> Iterator[None]:
-        """Undo, after the block, every job, study and disabled site the block left."""
-        studies = self._studies()
-        jobs = {study: self._job_ids(study) for study in studies}
+        """After the block, remove every job and study and reconnect every site.
+
+        The POC starts empty, so "as it started" means no job in any study and no study: a job
+        a failed cleanup left behind goes at the next test's cleanup instead of leaking into
+        every later listing.
+        """
         try:
             yield
         finally:
-            self._clean(studies, jobs)
+            self._clean()
 
-    def _clean(self, studies: set[str], jobs: dict[str, set[str]]) -> None:
-        now = self._studies()
-        for study in sorted(now):
-            for job_id in sorted(self._job_ids(study) - jobs.get(study, set())):
-                self._delete(study, job_id)
-        for study in sorted(now - studies):
+    def _clean(self) -> None:
+        studies = self._studies()
+        for job_id in sorted(self._job_ids("default")):
+            self._delete("default", job_id)
+        for study in sorted(studies - {"default"}):
+            # The project admin may not be a member of a study a test registered: join it to
+            # see (and delete) its jobs, which must go before the study can.
             with contextlib.suppress(Exception):
-                self.admin.session().remove_study(study)
-            self.admin.forget(study)
+                self.admin.session().add_study_user(study, USERS.admin)
+            try:
+                for job_id in sorted(self._job_ids(study)):
+                    self._delete(study, job_id)
+            finally:
+                self.admin.forget(study)
+            self.admin.session().remove_study(study)
         self._reconnect_sites()
+
+    def _running(self) -> set[str]:
+        raw = self.admin.session().check_status("server")
+        return {str(row.get("job_id")) for row in raw.get("jobs") or []}
+
+    def _delete(self, study: str, job_id: str) -> None:
+        # As the backend does: NVFlare wedges if a job goes while its runner still holds it.
+        session = self.admin.session(study)
+        with contextlib.suppress(Exception):
+            session.abort_job(job_id)
+        deadline = time.monotonic() + _CLEANUP_TIMEOUT
+        while time.monotonic() < deadline:
+            status = str(session.get_job_meta(job_id).get("status", ""))
+            settled = status.startswith("FINISHED") or status == "SUBMITTED"
+            if settled and job_id not in self._running():
+                break
+            time.sleep(_TERMINAL_POLL)
+        session.delete_job(job_id)
 
     def _reconnect_sites(self) -> None:
         # A test may have disabled or removed a site: enable it and wait until it registered
@@ -170,18 +197,6 @@ class PocHarness:
                 return
             time.sleep(_TERMINAL_POLL)
         raise AssertionError(f"sites {missing} did not reconnect within {_RECONNECT_TIMEOUT} s")
-
-    def _delete(self, study: str, job_id: str) -> None:
-        session = self.admin.session(study)
-        deadline = time.monotonic() + _CLEANUP_TIMEOUT
-        with contextlib.suppress(Exception):
-            session.abort_job(job_id)
-        while time.monotonic() < deadline:
-            status = str(session.get_job_meta(job_id).get("status", ""))
-            if status.startswith("FINISHED") or status == "SUBMITTED":
-                break
-            time.sleep(_TERMINAL_POLL)
-        session.delete_job(job_id)
 
     def close(self) -> None:
         """Close the admin's sessions."""

@@ -47,6 +47,7 @@ POC_ABSENT = frozenset(
         cap.COMMAND_LOG,
         cap.WORKSPACE_FILES,
         cap.DESTRUCTIVE_OPS,
+        cap.SITE_REJOIN,
     }
 )
 """Harness back doors the shared POC cannot offer."""
@@ -55,7 +56,7 @@ BEHAVIOUR = frozenset(name for name in cap.ALL_CAPABILITIES if name not in POC_A
 
 NVFLARE_ABSENT = frozenset(
     {
-        cap.LEADING_DASH_TOKENS,
+        cap.DASH_NAMES,
         cap.RELAXED_LOG_RIGHTS,  # NVFlare's own policy decides every right
         cap.SITE_REFUSALS_TYPED,
         cap.UNBOUNDED_TOKEN_HASH,  # NVFlare refuses token hashing of members over 10 MiB
@@ -141,7 +142,11 @@ class NVFlareRun(PocRun):
 
     @pytest.fixture
     def flare_session_factory(
-        self, flare_harness: Harness, flare_upload_dir: Path, flare_download_dir: Path
+        self,
+        flare_harness: Harness,
+        nvflare_backends: None,
+        flare_upload_dir: Path,
+        flare_download_dir: Path,
     ) -> SessionFactory:
         harness = _harness(flare_harness)
         options = self._options(flare_upload_dir, flare_download_dir)
@@ -154,7 +159,11 @@ class NVFlareRun(PocRun):
 
     @pytest.fixture
     def flare_async_session_factory(
-        self, flare_harness: Harness, flare_upload_dir: Path, flare_download_dir: Path
+        self,
+        flare_harness: Harness,
+        nvflare_backends: None,
+        flare_upload_dir: Path,
+        flare_download_dir: Path,
     ) -> AsyncSessionFactory:
         harness = _harness(flare_harness)
         options = self._options(flare_upload_dir, flare_download_dir)

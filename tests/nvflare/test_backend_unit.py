@@ -39,6 +39,7 @@ from flare_core import (
 )
 from flare_core._flows import RetryPolicy
 from flare_core._service import hash_api_key
+from flare_ports import connect
 from tests.nvflare import fake_nvflare as fake
 
 KIT = "/kits/admin@nvidia.com"
@@ -379,3 +380,9 @@ def test_nvflare_urls_name_an_absolute_kit() -> None:
     for bad in ("nvflare://host/kit", "nvflare:relative/kit", "http:///kit"):
         with pytest.raises(InvalidArgumentError):
             kit_of(bad)
+
+
+def test_a_user_without_a_kit_cannot_log_in(tmp_path: Path) -> None:
+    # NVFlare knows an admin only by a startup kit: no kit, no user.
+    with pytest.raises(AuthenticationError, match="not an NVFlare admin startup kit"):
+        connect(f"nvflare://{tmp_path}/nobody@nvidia.com", user="nobody@nvidia.com")

@@ -147,18 +147,32 @@ def _abort_job(ctx: CallContext, command: c.AbortJob) -> None:
     ctx.run(lambda s: s.abort_job(command.job_id))
 
 
+def _running_job_ids(ctx: CallContext) -> set[str]:
+    raw = ctx.run(lambda s: s.check_status("server"))
+    return {str(row.get("job_id")) for row in (raw or {}).get("jobs") or []}
+
+
 def _delete_job(ctx: CallContext, command: c.DeleteJob) -> dict[str, Any]:
     # NVFlare refuses a live job (JobNotDone); ours aborts it, waits, deletes (DECISIONS §10).
-    meta = ctx.run(lambda s: s.get_job_meta(command.job_id))
+    job_id = command.job_id
+    meta = ctx.run(lambda s: s.get_job_meta(job_id))
     if str(meta.get("status")) in _LIVE:
-        ctx.run(lambda s: s.abort_job(command.job_id))
-        while not str(meta.get("status", "")).startswith("FINISHED"):
-            if monotonic() + _DELETE_POLL > ctx.deadline:
-                raise JobNotDone(f"job {command.job_id} is still being aborted")
-            time.sleep(_DELETE_POLL)
-            meta = ctx.run(lambda s: s.get_job_meta(command.job_id))
-    result: dict[str, Any] = ctx.run(lambda s: s.delete_job(command.job_id))
-    ctx.publish(command.job_id, "DELETED")
+        ctx.run(lambda s: s.abort_job(job_id))
+    # NVFlare marks a job FINISHED before its job runner lets go of it; a job deleted in
+    # between wedges the runner for good (it keeps failing to publish the status of a job that
+    # is gone, and schedules nothing else). So delete only a job that is terminal, or never
+    # started, and no longer among the server's running jobs.
+    while True:
+        status = str(meta.get("status", ""))
+        settled = status.startswith("FINISHED") or status == "SUBMITTED"
+        if settled and job_id not in _running_job_ids(ctx):
+            break
+        if monotonic() + _DELETE_POLL > ctx.deadline:
+            raise JobNotDone(f"job {job_id} is still being aborted")
+        time.sleep(_DELETE_POLL)
+        meta = ctx.run(lambda s: s.get_job_meta(job_id))
+    result: dict[str, Any] = ctx.run(lambda s: s.delete_job(job_id))
+    ctx.publish(job_id, "DELETED")
     return dict(result or {})
 
 

@@ -19,7 +19,7 @@ from flare_adapters.inprocess import LocalTransport
 from flare_adapters.nvflare.backend import NVFlareBackend, NVFlareConfig
 from flare_adapters.nvflare.kits import KitUser
 from flare_adapters.session import AsyncSession, Session
-from flare_core._errors import InvalidArgumentError
+from flare_core._errors import AuthenticationError, InvalidArgumentError
 
 __all__ = ["SCHEME", "NVFlareTransportFactory", "close_backends", "nvflare_transport"]
 
@@ -53,14 +53,18 @@ def backend_for(kit: str, user: str) -> NVFlareBackend:
     """The process's backend for ``user`` acting through ``kit`` (created on first use).
 
     Raises:
-        InvalidArgumentError: ``kit`` is not an admin startup kit.
+        AuthenticationError: ``kit`` is not an admin startup kit (NVFlare knows an admin user
+            only by a kit: without one there is no user to log in as).
     """
     key = (kit, user)
     with _lock:
         backend = _backends.get(key)
         if backend is None:
             account = KitUser(name=user, kit=kit)
-            account.check()
+            try:
+                account.check()
+            except InvalidArgumentError as exc:
+                raise AuthenticationError(str(exc)) from None
             backend = NVFlareBackend(NVFlareConfig(users=(account,)))
             _backends[key] = backend
         return backend
@@ -94,8 +98,9 @@ class NVFlareTransportFactory:
         Options: ``upload_dir``, ``download_dir``, ``retry``, ``mint_token`` (see ``Session``).
 
         Raises:
-            InvalidArgumentError: a bad URL or kit.
-            AuthenticationError: NVFlare refused the login (user, study or certificate).
+            InvalidArgumentError: a malformed URL.
+            AuthenticationError: no admin kit at the URL's path, or NVFlare refused the login
+                (user, study or certificate).
             NoConnection: NVFlare could not be reached.
             TypeError: an unknown option.
         """

@@ -26,13 +26,14 @@ __all__ = [
     "CLIENT_STATUS_NONE",
     "COMMAND_LOG",
     "CONTEXT_MANAGER",
+    "DASH_NAMES",
     "DELETE_LIVE_JOB",
     "DESTRUCTIVE_OPS",
     "EXACTLY_ONCE_SUBMIT",
     "FAULT_INJECTION",
     "JOB_CONTROL",
     "JOB_EVENTS",
-    "LEADING_DASH_TOKENS",
+    "NAMED_LOGIN",
     "PLAIN_SHELL_OUTPUT",
     "QUICK_JOBS",
     "READ_RETRIES",
@@ -42,6 +43,7 @@ __all__ = [
     "SERVER_STATUS_STARTED",
     "SITE_CONTROL",
     "SITE_REFUSALS_TYPED",
+    "SITE_REJOIN",
     "STATUS_BY_SITE",
     "STUDY_ADMIN",
     "UNBOUNDED_TOKEN_HASH",
@@ -70,7 +72,8 @@ WORKSPACE_SHELL = "workspace_shell"
 RELAXED_LOG_RIGHTS = "relaxed_log_rights"
 JOB_EVENTS = "job_events"
 CONTEXT_MANAGER = "context_manager"
-LEADING_DASH_TOKENS = "leading_dash_tokens"
+DASH_NAMES = "dash_names"
+NAMED_LOGIN = "named_login"
 SITE_REFUSALS_TYPED = "site_refusals_typed"
 
 # --- harness capabilities (back doors) -------------------------------------------------------
@@ -78,6 +81,7 @@ SITE_REFUSALS_TYPED = "site_refusals_typed"
 VIRTUAL_TIME = "virtual_time"
 JOB_CONTROL = "job_control"
 SITE_CONTROL = "site_control"
+SITE_REJOIN = "site_rejoin"
 USER_ADMIN = "user_admin"
 STUDY_ADMIN = "study_admin"
 FAULT_INJECTION = "fault_injection"
@@ -149,9 +153,14 @@ REASONS: Mapping[str, str] = {
         "sessions are context managers that close on exit (DECISIONS §1); the reference's "
         "Session is not one"
     ),
-    LEADING_DASH_TOKENS: (
-        "a submit token may begin with '-', as the token format allows; the reference's "
-        "command parser reads such a token as an option (InternalError: syntax error)"
+    DASH_NAMES: (
+        "submit tokens and study names may begin with '-' where their formats allow it; the "
+        "reference's command parser reads such a value as an option (InternalError)"
+    ),
+    NAMED_LOGIN: (
+        "a login names its user and an unknown name is refused (AuthenticationError); the "
+        "reference knows an admin only by the startup kit it logs in with (a kit logs in "
+        "under any name), and a user without a kit fails its Session's own assertion"
     ),
     SITE_REFUSALS_TYPED: (
         "a command the client sites refuse under their authorization policy raises "
@@ -161,6 +170,11 @@ REASONS: Mapping[str, str] = {
     VIRTUAL_TIME: "the harness can advance the system's clock (advance(), now)",
     JOB_CONTROL: "the harness can finish, fail, hold and release jobs",
     SITE_CONTROL: "the harness can connect and disconnect client sites",
+    SITE_REJOIN: (
+        "tests may remove or disable a connected site: the system gets it back as it was (a "
+        "fresh system per test; NVFlare 2.9 loses a rejoined site's org, so later study "
+        "commands refuse that site)"
+    ),
     USER_ADMIN: "the harness can add users at run time",
     STUDY_ADMIN: "the harness can write studies into the registry directly",
     FAULT_INJECTION: "the harness can make the next transport calls fail",

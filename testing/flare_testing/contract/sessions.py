@@ -151,6 +151,7 @@ class ClosedSessionContract(ContractBase):
         first.close()
         assert second.list_jobs() == []
 
+    @pytest.mark.flare_requires(cap.NAMED_LOGIN)
     def test_unknown_user_cannot_log_in(self, sessions: OpenSession) -> None:
         with pytest.raises(AuthenticationError):
             sessions("nobody@nowhere.example")

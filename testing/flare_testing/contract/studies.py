@@ -215,7 +215,15 @@ class StudyCommandsContract(ContractBase):
             session.show_study(STUDY)
         _code(missing, "STUDY_NOT_FOUND", 1)
 
-    @pytest.mark.parametrize("study", ["default", "Upper", "under score", "-lead"])
+    @pytest.mark.parametrize(
+        "study",
+        [
+            "default",
+            "Upper",
+            "under score",
+            pytest.param("-lead", marks=pytest.mark.flare_requires(cap.DASH_NAMES)),
+        ],
+    )
     def test_register_rejects_bad_study_names(self, session: SessionSpec, study: str) -> None:
         with pytest.raises(CommandError) as caught:
             session.register_study(study, site_orgs=["nvidia:site-1"])

@@ -366,6 +366,7 @@ class LifecycleOpsContract(ContractBase):
 class ClientManagementContract(ContractBase):
     """``remove_client``, ``disable_client`` and ``enable_client`` (reference §6.11)."""
 
+    @pytest.mark.flare_requires(cap.SITE_REJOIN)
     def test_remove_connected_client(self, harness: Harness, session: SessionSpec) -> None:
         assert call(session, "remove_client", harness.sites[0]) is None
 
@@ -396,6 +397,7 @@ class ClientManagementContract(ContractBase):
         ):
             call(session, method, name)
 
+    @pytest.mark.flare_requires(cap.SITE_REJOIN)
     def test_disable_is_idempotent(self, harness: Harness, session: SessionSpec) -> None:
         site = harness.sites[0]
         first = session.disable_client(site)
@@ -409,6 +411,7 @@ class ClientManagementContract(ContractBase):
         (again,) = session.disable_client(site)["clients"]
         assert again["already_disabled"] is True
 
+    @pytest.mark.flare_requires(cap.SITE_REJOIN)
     def test_disabled_client_is_disconnected(self, harness: Harness, session: SessionSpec) -> None:
         site = harness.sites[0]
         (entry,) = session.disable_client(site)["clients"]
@@ -420,6 +423,7 @@ class ClientManagementContract(ContractBase):
         assert entry["state"] == "disabled"
         assert entry["active_session_removed"] is False
 
+    @pytest.mark.flare_requires(cap.SITE_REJOIN)
     def test_enable_is_idempotent(self, harness: Harness, session: SessionSpec) -> None:
         site = harness.sites[0]
         session.disable_client(site)

@@ -33,7 +33,7 @@ GOOD_TOKENS = [
     "a",
     "1.2.3",
     "A:B:C",
-    pytest.param("-leading-dash", marks=pytest.mark.flare_requires(cap.LEADING_DASH_TOKENS)),
+    pytest.param("-leading-dash", marks=pytest.mark.flare_requires(cap.DASH_NAMES)),
 ]
 
 
