@@ -48,12 +48,22 @@ _RECONNECT_TIMEOUT = 120.0
 
 
 class FastJobs(JobFolders):
-    """``hello-numpy-sag`` variants that run one round unless a test asks for more."""
+    """``hello-numpy-sag`` variants for a real federation shared by every test.
+
+    A variant runs one round unless a test asks for more. One without a deploy map of its own
+    keeps ``@ALL`` but wants one client more than the POC has, so NVFlare accepts it and never
+    schedules it: the tests that run here never wait for a job to end (``quick_jobs`` is off),
+    so none should start one whose abort every clean-up would then wait out (a real job takes
+    about ten seconds, an abort three). ``@ALL`` keeps such jobs valid in every study, where a
+    never-connecting mandatory site would not be enrolled. ``walkthrough.py`` runs real jobs.
+    """
 
     def hello(self, folder_name: str = "hello-numpy-sag", **variant: Any) -> Path:
-        """Write a variant; ``num_rounds`` defaults to 1 (the shipped example has 3)."""
+        """Write a variant (see the class docstring for the defaults)."""
         if variant.get("num_rounds") is None:
             variant["num_rounds"] = 1
+        if variant.get("deploy_map") is None and variant.get("min_clients") is None:
+            variant["min_clients"] = len(self.sites) + 1
         return super().hello(folder_name, **variant)
 
 

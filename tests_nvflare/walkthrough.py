@@ -78,7 +78,8 @@ class EveryMethod(ContractBase):
         token: Token,
         tmp_path: Path,
     ) -> str:
-        job_id = session.submit_job(str(jobs.hello()), submit_token=token("walk"))
+        runnable = jobs.hello(deploy_map={"app": ["@ALL"]}, min_clients=2)  # really runs
+        job_id = session.submit_job(str(runnable), submit_token=token("walk"))
         assert [r["job_id"] for r in session.list_jobs(submit_token=token("walk"))] == [job_id]
         assert session.get_job_meta(job_id)["job_id"] == job_id
         seen: list[str] = []
@@ -92,11 +93,11 @@ class EveryMethod(ContractBase):
             return True
 
         rc, meta = session.monitor_job_and_return_job_meta(job_id, 180, 0.5, follow)
-        assert rc is MonitorReturnCode.JOB_FINISHED
+        assert rc == MonitorReturnCode.JOB_FINISHED  # by value: the reference has its own enum
         assert meta is not None
         assert meta["status"] == "FINISHED:COMPLETED", seen
         assert session.wait_for_job(job_id, timeout=60)["status"] == "FINISHED:COMPLETED"
-        assert session.monitor_job(job_id, 60, 0.5) is MonitorReturnCode.JOB_FINISHED
+        assert session.monitor_job(job_id, 60, 0.5) == MonitorReturnCode.JOB_FINISHED
         session.reset_errors(job_id)
         logs = session.get_job_logs(job_id, tail_lines=5)
         assert "server" in logs["logs"]

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, Iterable, Iterator
+from typing import Any
 
 from flare_core._commands import Command, Logout
 from flare_core._errors import (
@@ -31,9 +33,24 @@ from flare_core._replies import Ok, Problem, Reply
 from flare_ports._backend import Backend
 from flare_ports._transport import ChunkSink
 
-__all__ = ["LocalTransport", "exchange"]
+__all__ = ["SESSION_OPTIONS", "InProcessCalls", "LocalTransport", "exchange", "session_options"]
 
 _NO_CONNECTION = "no_connection"
+
+SESSION_OPTIONS = frozenset({"upload_dir", "download_dir", "retry", "mint_token"})
+"""The ``connect`` options of in-process transports: the ``Session`` settings only."""
+
+
+def session_options(options: dict[str, Any], scheme: str) -> dict[str, Any]:
+    """Check ``connect`` options for an in-process scheme.
+
+    Raises:
+        TypeError: an option other than ``SESSION_OPTIONS``.
+    """
+    unknown = sorted(set(options) - SESSION_OPTIONS)
+    if unknown:
+        raise TypeError(f"unsupported {scheme} connect options: {unknown}")
+    return options
 
 
 def exchange(
@@ -70,7 +87,29 @@ def exchange(
     return reply
 
 
-class LocalTransport:
+class InProcessCalls(ABC):
+    """The three transfer methods of the ``Transport`` port over one ``_exchange``."""
+
+    @abstractmethod
+    def _exchange(
+        self, command: Command, upload: Iterable[bytes] | None, sink: ChunkSink | None
+    ) -> Reply:
+        """One command's trip to the backend (each in-process transport has its own)."""
+
+    def call(self, command: Command, timeout: float | None) -> Reply:
+        """Run ``command`` on the backend (see ``flare_ports.Transport.call``)."""
+        return self._exchange(command, None, None)
+
+    def upload(self, command: Command, chunks: Iterable[bytes], timeout: float | None) -> Reply:
+        """Run ``command`` with an archive stream (see ``flare_ports.Transport.upload``)."""
+        return self._exchange(command, chunks, None)
+
+    def download(self, command: Command, sink: ChunkSink, timeout: float | None) -> Reply:
+        """Run a download command and stream its archive into ``sink``."""
+        return self._exchange(command, None, sink)
+
+
+class LocalTransport(InProcessCalls):
     """A transport calling ``backend`` in-process on the real clock (sync and async ports).
 
     Logs in at construction. Thread-safe.
@@ -95,19 +134,7 @@ class LocalTransport:
         self._token = backend.login(user, api_key, study).token
         self._unsubscribe = backend.subscribe(self._on_event)
 
-    # --- Transport --------------------------------------------------------------------------
-
-    def call(self, command: Command, timeout: float | None) -> Reply:
-        """Run ``command`` on the backend."""
-        return self._exchange(command, None, None)
-
-    def upload(self, command: Command, chunks: Iterable[bytes], timeout: float | None) -> Reply:
-        """Run ``command`` with an archive stream."""
-        return self._exchange(command, chunks, None)
-
-    def download(self, command: Command, sink: ChunkSink, timeout: float | None) -> Reply:
-        """Run a download command and stream its archive into ``sink``."""
-        return self._exchange(command, None, sink)
+    # --- Transport (call/upload/download: InProcessCalls) -------------------------------
 
     def monotonic(self) -> float:
         """The real monotonic clock."""

@@ -6,6 +6,7 @@ These run without NVFlare; ``make test-nvflare`` certifies the same code on a re
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
@@ -21,7 +22,7 @@ from flare_adapters.nvflare.connect import kit_of
 from flare_adapters.nvflare.errors import same_name, translate
 from flare_adapters.nvflare.replies import resources_by_site, status_by_site
 from flare_adapters.nvflare.watcher import JobWatcher
-from flare_adapters.session import Session
+from flare_adapters.session import AsyncSession, Session
 from flare_adapters.zipsafe import stream_zip
 from flare_core import (
     AuthenticationError,
@@ -386,3 +387,24 @@ def test_a_user_without_a_kit_cannot_log_in(tmp_path: Path) -> None:
     # NVFlare knows an admin only by a startup kit: no kit, no user.
     with pytest.raises(AuthenticationError, match="not an NVFlare admin startup kit"):
         connect(f"nvflare://{tmp_path}/nobody@nvidia.com", user="nobody@nvidia.com")
+
+
+def test_the_async_driver_runs_over_the_local_transport(
+    federation: fake.FakeFederation, tmp_path: Path
+) -> None:
+    backend = _backend(federation, tmp_path, watch_interval=0.02)
+
+    async def scenario() -> None:
+        transport = LocalTransport(backend, user="admin@nvidia.com")
+        async with AsyncSession(transport, download_dir=str(tmp_path / "dl")) as session:
+            job_id = await session.submit_job(_job(tmp_path))  # the upload is pulled off-loop
+            threading.Timer(0.1, federation.set_status, (job_id, "FINISHED:COMPLETED")).start()
+            meta = await session.wait_for_job(job_id, timeout=30, poll_interval=3600)
+            assert meta["status"] == "FINISHED:COMPLETED"
+            path = await session.download_job_result(job_id)
+            assert (Path(path) / "workspace" / "log.txt").is_file()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        backend.close()

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from flare_adapters.inprocess import session_options
 from flare_adapters.memory.transport import MemoryTransport, SteppingClock
 from flare_adapters.session import AsyncSession, Session
 from flare_core._connect import register_transport
@@ -28,7 +29,6 @@ __all__ = [
 ]
 
 SCHEME = "memory"
-_SESSION_OPTIONS = frozenset({"upload_dir", "download_dir", "retry", "mint_token"})
 
 _lock = threading.Lock()
 _systems: dict[str, tuple[Backend, SteppingClock]] = {}
@@ -85,13 +85,6 @@ def resolve_memory_system(url: str) -> tuple[Backend, SteppingClock]:
     return entry
 
 
-def _session_options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - _SESSION_OPTIONS)
-    if unknown:
-        raise TypeError(f"unsupported memory connect options: {unknown}")
-    return options
-
-
 class MemoryTransportFactory:
     """The ``memory`` transport factory (``flare_core._connect.TransportFactory``)."""
 
@@ -107,7 +100,7 @@ class MemoryTransportFactory:
             AuthenticationError: the login was rejected.
             TypeError: an unknown option.
         """
-        settings = _session_options(options)
+        settings = session_options(options, SCHEME)
         backend, clock = resolve_memory_system(url)
         transport = MemoryTransport(backend, clock, user=user, api_key=api_key, study=study)
         return Session(transport, **settings)
@@ -116,7 +109,7 @@ class MemoryTransportFactory:
         self, url: str, *, user: str, api_key: str | None, study: str, **options: Any
     ) -> AsyncSession:
         """Like ``connect``, returning an ``AsyncSession``."""
-        settings = _session_options(options)
+        settings = session_options(options, SCHEME)
         backend, clock = resolve_memory_system(url)
         transport = MemoryTransport(backend, clock, user=user, api_key=api_key, study=study)
         return AsyncSession(transport, **settings)

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterable, Iterable
 from typing import Literal, Protocol
 
-from flare_adapters.inprocess import exchange
+from flare_adapters.inprocess import InProcessCalls, exchange
 from flare_core._commands import Command
 from flare_core._errors import NoConnection
 from flare_core._events import JobEvent
@@ -48,7 +48,7 @@ class SteppingClock(Protocol):
         ...
 
 
-class MemoryTransport:
+class MemoryTransport(InProcessCalls):
     """A transport calling ``backend`` in-process, on ``clock``'s virtual time.
 
     Logs in at construction; every command is authenticated with the session's token and
@@ -111,19 +111,7 @@ class MemoryTransport:
         """True once ``close``/``aclose`` ran."""
         return self._closed
 
-    # --- Transport --------------------------------------------------------------------------
-
-    def call(self, command: Command, timeout: float | None) -> Reply:
-        """Run ``command`` on the backend (see ``flare_ports.Transport.call``)."""
-        return self._exchange(command, None, None)
-
-    def upload(self, command: Command, chunks: Iterable[bytes], timeout: float | None) -> Reply:
-        """Run ``command`` with an archive stream (see ``flare_ports.Transport.upload``)."""
-        return self._exchange(command, chunks, None)
-
-    def download(self, command: Command, sink: ChunkSink, timeout: float | None) -> Reply:
-        """Run a download command and stream its archive into ``sink``."""
-        return self._exchange(command, None, sink)
+    # --- Transport (call/upload/download: InProcessCalls) -------------------------------
 
     def monotonic(self) -> float:
         """The virtual clock's time."""

@@ -15,7 +15,7 @@ import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flare_adapters.inprocess import LocalTransport
+from flare_adapters.inprocess import LocalTransport, session_options
 from flare_adapters.nvflare.backend import NVFlareBackend, NVFlareConfig
 from flare_adapters.nvflare.kits import KitUser
 from flare_adapters.session import AsyncSession, Session
@@ -24,7 +24,6 @@ from flare_core._errors import AuthenticationError, InvalidArgumentError
 __all__ = ["SCHEME", "NVFlareTransportFactory", "close_backends", "nvflare_transport"]
 
 SCHEME = "nvflare"
-_SESSION_OPTIONS = frozenset({"upload_dir", "download_dir", "retry", "mint_token"})
 
 _lock = threading.Lock()
 _backends: dict[tuple[str, str], NVFlareBackend] = {}
@@ -80,13 +79,6 @@ def close_backends() -> None:
         backend.close()
 
 
-def _session_options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - _SESSION_OPTIONS)
-    if unknown:
-        raise TypeError(f"unsupported nvflare connect options: {unknown}")
-    return options
-
-
 class NVFlareTransportFactory:
     """The ``nvflare`` transport factory (``flare_core._connect.TransportFactory``)."""
 
@@ -104,7 +96,7 @@ class NVFlareTransportFactory:
             NoConnection: NVFlare could not be reached.
             TypeError: an unknown option.
         """
-        settings = _session_options(options)
+        settings = session_options(options, SCHEME)
         backend = backend_for(kit_of(url), user)
         return Session(LocalTransport(backend, user=user, study=study), **settings)
 
@@ -114,7 +106,7 @@ class NVFlareTransportFactory:
         """Like ``connect``, returning an ``AsyncSession`` (the login runs off the loop)."""
         import asyncio
 
-        settings = _session_options(options)
+        settings = session_options(options, SCHEME)
         backend = backend_for(kit_of(url), user)
         transport = await asyncio.to_thread(LocalTransport, backend, user=user, study=study)
         return AsyncSession(transport, **settings)
