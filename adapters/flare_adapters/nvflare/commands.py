@@ -270,7 +270,10 @@ def _shell(ctx: CallContext, command: c.ShellCommand) -> str:
 
 
 def _site_change(method: str) -> Handler:
-    def handler(ctx: CallContext, command: c.RegisterStudy) -> dict[str, Any]:
+    # register_study, add_study_site and remove_study_site take the same arguments.
+    def handler(
+        ctx: CallContext, command: c.RegisterStudy | c.AddStudySite | c.RemoveStudySite
+    ) -> dict[str, Any]:
         return dict(
             ctx.run(
                 lambda s: getattr(s, method)(
