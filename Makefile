@@ -42,7 +42,7 @@ test-nvflare: $(NVFLARE_STAMP)
 	$(BIN)/pytest tests_nvflare -q -rfE --durations=10 \
 		-W "ignore:ssl_context is deprecated:DeprecationWarning"
 
-demo: $(STAMP)
+demo: $(NVFLARE_STAMP)
 	$(BIN)/flare-core demo
 
 bench: $(STAMP)

@@ -1,16 +1,22 @@
 """The ``flare-core`` command line: create a server workspace and serve it.
 
     flare-core init DIR [--user NAME] [--org ORG] [--site NAME ...] [--port N]
-        writes DIR/flare-core.json with one project admin and a few simulated sites, and prints
-        the admin's API key once (only its scrypt hash is stored);
+                    [--engine auto|simulated|nvflare]
+        writes DIR/flare-core.json with one project admin and a few sites, and prints the
+        admin's API key once (only its scrypt hash is stored); the engine runs the jobs
+        (auto: NVIDIA FLARE's simulator when flare-core[nvflare] is installed, else simulated);
     flare-core init DIR --backend nvflare --kit USER=KIT [--kit ...]
         writes a gateway workspace: each user gets an API key and acts through its NVFlare
         admin startup kit;
     flare-core serve DIR [--host 127.0.0.1] [--port N] [--backend embedded|nvflare]
+                     [--engine auto|simulated|nvflare]
         runs the server until SIGINT/SIGTERM or an admin's ``shutdown("server"|"all")``,
-        printing ``serving on http://HOST:PORT`` once the socket is bound (``--port 0`` picks a
-        free port); ``--backend nvflare`` serves the gateway to the configured federation
-        (which an NVFlare shutdown does not end);
+        printing the engine it runs jobs with, then ``serving on http://HOST:PORT`` once the
+        socket is bound (``--port 0`` picks a free port); ``--engine`` overrides the config's;
+        ``--backend nvflare`` serves the gateway to the configured federation (which an
+        NVFlare shutdown does not end);
+    flare-core example NAME DIR
+        copies a shipped example job folder (``hello-numpy-sag``) into DIR;
 
 plus the everyday session commands printing JSON (``submit``, ``jobs``, ``job``, ``wait``,
 ``abort``, ``delete``, ``clone``, ``logs``, ``download``, ``status``: see
@@ -31,7 +37,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final, TextIO
 
+import msgspec
+
 from flare_adapters import cli_session, demo
+from flare_adapters.examples import EXAMPLES, copy_example
 from flare_adapters.server.config import (
     DEFAULT_PORT,
     ConfigError,
@@ -47,6 +56,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 Run = Callable[[argparse.Namespace, TextIO], int]
 
 BACKENDS: Final = ("embedded", "nvflare")
+ENGINES: Final = ("auto", "simulated", "nvflare")
 
 _SHUTDOWN_POLL: Final = 0.5
 """Seconds between checks of whether an admin shut the server down."""
@@ -69,6 +79,7 @@ def _configure_init(parser: argparse.ArgumentParser) -> None:
         default="embedded",
         help="embedded: flare-core's own system; nvflare: a gateway to an NVFlare federation",
     )
+    _add_engine(parser, "auto")
     parser.add_argument(
         "--kit",
         dest="kits",
@@ -88,6 +99,7 @@ def _run_init(args: argparse.Namespace, out: TextIO) -> int:
             org=args.org,
             sites=args.sites or ("site-1", "site-2"),
             port=args.port,
+            engine=args.engine,
         )
     except FileExistsError as exc:
         print(f"flare-core init: {exc}", file=sys.stderr)
@@ -96,6 +108,7 @@ def _run_init(args: argparse.Namespace, out: TextIO) -> int:
     print(f"admin user: {config.users[0].name}", file=out)
     print(f"admin API key (shown once, store it safely): {api_key}", file=out)
     print(f"sites: {', '.join(site.name for site in config.sites)}", file=out)
+    print(f"engine: {config.engine.kind}", file=out)
     print(f"next: flare-core serve {args.dir}", file=out)
     return 0
 
@@ -122,6 +135,17 @@ def _kit_arg(text: str) -> tuple[str, str]:
     return user, os.path.abspath(kit)
 
 
+def _add_engine(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=default,
+        help="what runs the jobs: nvflare (NVIDIA FLARE's simulator, the flare-core[nvflare] "
+        "extra), simulated (pretends), auto (nvflare when installed)"
+        + ("" if default else "; default: the workspace config's"),
+    )
+
+
 def _configure_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", help="the workspace directory (see 'flare-core init')")
     parser.add_argument("--host", default=None, help="address to listen on (default: config)")
@@ -133,6 +157,7 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
         help="embedded: serve flare-core's own system; nvflare: be a gateway to the NVFlare "
         "federation the config's 'nvflare' section names",
     )
+    _add_engine(parser, None)
 
 
 async def _serve(args: argparse.Namespace, out: TextIO) -> None:
@@ -146,7 +171,12 @@ async def _serve(args: argparse.Namespace, out: TextIO) -> None:
             print(f"serving on {gateway.http_url} (gateway to NVFlare)", file=out, flush=True)
             await stop.wait()
     else:
-        async with run_server(args.dir, host=args.host, port=args.port) as server:
+        config = load_config(args.dir)
+        if args.engine is not None:
+            engine = msgspec.structs.replace(config.engine, kind=args.engine)
+            config = msgspec.structs.replace(config, engine=engine)
+        async with run_server(args.dir, host=args.host, port=args.port, config=config) as server:
+            print(server.runtime.engine_summary(), file=out, flush=True)
             print(f"serving on {server.http_url}", file=out, flush=True)
             watcher = asyncio.create_task(_until_shut_down(server, stop))
             try:
@@ -177,14 +207,30 @@ def _run_serve(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _configure_example(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", choices=EXAMPLES, help="the example job")
+    parser.add_argument("dir", help="the directory to copy it into (created when missing)")
+
+
+def _run_example(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        folder = copy_example(args.name, args.dir)
+    except FileExistsError as exc:
+        print(f"flare-core example: {exc}", file=sys.stderr)
+        return 2
+    print(folder, file=out)
+    return 0
+
+
 COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Run]]] = {
     "init": ("create a server workspace", _configure_init, _run_init),
     "serve": ("run the server of a workspace", _configure_serve, _run_serve),
     "demo": (
-        "start the embedded server and drive it over HTTP and WebSocket",
+        "train the example job on the embedded server, over HTTP and WebSocket",
         demo.configure,
         demo.run,
     ),
+    "example": ("copy a shipped example job folder", _configure_example, _run_example),
     **{
         name: (help_text, cli_session.configure(add), cli_session.runner(call))
         for name, (help_text, add, call) in cli_session.SESSION_COMMANDS.items()

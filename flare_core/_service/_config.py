@@ -43,6 +43,9 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
         max_pending_downloads: prepared-but-unopened downloads kept; older ones are dropped.
         dispatch_delay: seconds from a scheduling trigger (submit, site connect, job end...)
             to the scheduling pass, when the ports provide ``timers``; 0 schedules at once.
+        max_running_jobs: how many jobs may be DISPATCHED or RUNNING at once (None: any
+            number). An engine that runs real computations on one machine sets it; further
+            jobs stay SUBMITTED and are dispatched oldest first as running ones end.
     """
 
     server_org: str
@@ -54,3 +57,4 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
     scrypt_n: int = DEFAULT_SCRYPT_N
     max_pending_downloads: int = 256
     dispatch_delay: float = 0.0
+    max_running_jobs: int | None = None

@@ -11,7 +11,8 @@ A SUBMITTED job is dispatched as soon as enough enrolled, connected, enabled cli
 Otherwise the job stays SUBMITTED; ``schedule`` runs again whenever a site connects or is
 enabled, a job ends, the server restarts or the study registry changes. A job whose deploy map
 names a site that is no longer enrolled in its study ends as ``FINISHED:CAN_NOT_SCHEDULE``.
-Jobs are considered oldest first; any number may run at once. With ``timers`` in the ports and
+Jobs are considered oldest first; ``ServiceConfig.max_running_jobs`` bounds how many may be
+DISPATCHED or RUNNING at once (any number when None). With ``timers`` in the ports and
 a ``dispatch_delay``, a pass runs that long after its trigger (a scheduler tick), so a new job is
 observably SUBMITTED first.
 
@@ -66,6 +67,7 @@ _TRIGGERS: dict[JobStatus, Trigger] = {
     JobStatus.FAILED_TO_RUN: Trigger.FAIL_TO_RUN,
     JobStatus.ABANDONED: Trigger.ABANDON,
 }
+_LIVE = (JobStatus.DISPATCHED, JobStatus.RUNNING)
 _MAX_ARCHIVE_FILES = 10_000
 _MAX_ARCHIVE_DEPTH = 32
 
@@ -175,24 +177,30 @@ def schedule_now(core: ServiceCore) -> None:
         core.reschedule = True
         while core.reschedule and core.running:
             core.reschedule = False
-            for candidate in core.ports.jobs.unfinished():
-                _try_dispatch(core, str(candidate.get("job_id", "")))
+            unfinished = core.ports.jobs.unfinished()
+            limit = core.config.max_running_jobs
+            live = sum(1 for job in unfinished if job.get("status") in _LIVE)
+            for candidate in unfinished:
+                if limit is not None and live >= limit:
+                    break  # a job's end triggers the next pass
+                live += _try_dispatch(core, str(candidate.get("job_id", "")))
     finally:
         core.scheduling = False
 
 
-def _try_dispatch(core: ServiceCore, job_id: str) -> None:
+def _try_dispatch(core: ServiceCore, job_id: str) -> bool:
+    """Dispatch one job if it can run now; True when it was handed to the engine."""
     meta = core.ports.jobs.get(job_id)  # re-read: an engine callback may have moved it
     if meta is None or meta.get("status") not in (JobStatus.SUBMITTED, JobStatus.APPROVED):
-        return
+        return False
     placement = _placement(core, meta)
     if placement is None:
-        return
+        return False
     if placement == "blocked":
         now = core.now()
         status = transition(str(meta["status"]), Trigger.CANT_SCHEDULE)
         _set_status(core, meta, status, finish_fields(meta, status, now))
-        return
+        return False
     detail = ["server: OK", *(f"{site}: OK" for site in placement)]
     dispatched = _set_status(
         core,
@@ -206,7 +214,7 @@ def _try_dispatch(core: ServiceCore, job_id: str) -> None:
         },
     )
     if dispatched is None:
-        return
+        return False
     try:
         archive = core.ports.blobs.archive(job_blob_prefix(job_id) + JOB_ARCHIVE)
         core.ports.engine.launch(
@@ -219,10 +227,13 @@ def _try_dispatch(core: ServiceCore, job_id: str) -> None:
                 archive=archive,
             )
         )
-    except Exception:  # any engine failure means the job failed to run, not a server error
+    except Exception as exc:  # any engine failure means the job failed to run, not a server error
         current = core.ports.jobs.get(job_id)
         if current is not None and current.get("status") == JobStatus.DISPATCHED:
-            _set_status(core, current, JobStatus.FAILED_TO_RUN, {})
+            reason = {"finish_reason": str(exc)} if str(exc) else {}
+            _set_status(core, current, JobStatus.FAILED_TO_RUN, reason)
+        return False
+    return True
 
 
 def archive_workspace(core: ServiceCore, meta: dict[str, Any]) -> None:
@@ -281,6 +292,17 @@ class EngineCallbacks:
                 return
             status = transition(str(meta["status"]), Trigger.START)
             _set_status(core, meta, status, start_fields(core.now()))
+
+    def job_progress(self, job_id: str, progress: dict[str, Any]) -> None:
+        """Store a RUNNING job's progress in its meta and publish it (status unchanged)."""
+        core = self._core
+        with core.guard():
+            meta = core.ports.jobs.get(job_id)
+            if meta is None or meta.get("status") != JobStatus.RUNNING:
+                return
+            updated = core.ports.jobs.update(job_id, {"progress": dict(progress)})
+            if updated is not None:
+                core.publish(updated)
 
     def job_finished(self, job_id: str, status: str, reason: str = "") -> None:
         """Archive the workspace, store the terminal status (and ``finish_reason`` when the

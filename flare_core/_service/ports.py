@@ -326,6 +326,14 @@ class EngineListener(Protocol):
         """
         ...
 
+    def job_progress(self, job_id: str, progress: dict[str, Any]) -> None:
+        """A running job made progress (a workflow round started or finished).
+
+        ``progress`` is JSON-able; the service stores it as the job meta's ``progress`` and
+        publishes a job event, so waiting sessions (``monitor_job`` callbacks) see it live.
+        """
+        ...
+
 
 class JobLaunch(msgspec.Struct, frozen=True, kw_only=True):
     """What the service hands an engine to run a job.

@@ -1,4 +1,4 @@
-"""Job folders for tests, derived from the real ``hello-numpy-sag`` example shipped here.
+"""Job folders for tests, derived from the real ``hello-numpy-sag`` example flare-core ships.
 
 ``hello-numpy-sag`` is a real NVIDIA FLARE job (FedAvg-style ScatterAndGather, numpy only,
 ``deploy_map: {"app": ["@ALL"]}``, ``min_clients: 2``, 3 rounds) that ran to
@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
+
+from flare_adapters.examples import example
 
 __all__ = ["EXAMPLE", "INVALID_DEFINITIONS", "JobFolders"]
 
@@ -73,8 +74,8 @@ class JobFolders:
 
     @staticmethod
     def example() -> Traversable:
-        """The shipped ``hello-numpy-sag`` folder (package data, read-only)."""
-        return files("flare_testing").joinpath("jobs", EXAMPLE)
+        """The shipped ``hello-numpy-sag`` folder (``flare_adapters.examples``, read-only)."""
+        return example(EXAMPLE)
 
     @classmethod
     def example_files(cls) -> dict[str, bytes]:

@@ -27,6 +27,7 @@ from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.system import DEFAULT_USERS
 from flare_adapters.nvflare.pool import SessionOpener
 from flare_adapters.server.config import (
+    EngineSection,
     NVFlareSection,
     SiteConfig,
     WorkspaceConfig,
@@ -84,8 +85,16 @@ class ServedSystem:
 
     @property
     def engine(self) -> SimulatedEngine:
-        """The simulated engine running the jobs."""
-        return self.runtime.engine
+        """The simulated engine running the jobs (the job controls below need it).
+
+        Raises:
+            InvalidArgumentError: the server runs another engine (``serve(engine="nvflare")``).
+        """
+        engine = self.runtime.engine
+        if not isinstance(engine, SimulatedEngine):
+            kind = self.runtime.engine_kind
+            raise InvalidArgumentError(f"job controls need the simulated engine, not {kind}")
+        return engine
 
     # --- control plane ----------------------------------------------------------------------
 
@@ -173,6 +182,7 @@ def _workspace_config(
     job_duration: float,
     idle_timeout: float,
     settings: ServerSettings,
+    engine: EngineSection,
 ) -> tuple[WorkspaceConfig, dict[str, str]]:
     keys: dict[str, str] = {}
     accounts: list[UserConfig] = []
@@ -195,6 +205,7 @@ def _workspace_config(
         idle_timeout=idle_timeout,
         scrypt_n=_TEST_SCRYPT_N,
         server=settings,
+        engine=engine,
     )
     return config, keys
 
@@ -209,6 +220,7 @@ def serve(
     idle_timeout: float = 1800.0,
     settings: ServerSettings | None = None,
     workspace: str | None = None,
+    engine: EngineSection | None = None,
 ) -> Iterator[ServedSystem]:
     """Run the real server on an ephemeral loopback port for the duration of the block.
 
@@ -222,6 +234,8 @@ def serve(
         settings: server limits (defaults when None).
         workspace: an existing empty directory to use (a temporary one when None, deleted
             afterwards).
+        engine: the engine (default: the simulated one, whatever is installed, so the job
+            controls work; ``EngineSection(kind="nvflare")`` runs jobs on NVFlare's simulator).
 
     Yields:
         The running system.
@@ -232,7 +246,13 @@ def serve(
     if not users:
         raise InvalidArgumentError("serve() needs at least one user (the admin)")
     config, keys = _workspace_config(
-        users, sites, server_org, job_duration, idle_timeout, settings or ServerSettings()
+        users,
+        sites,
+        server_org,
+        job_duration,
+        idle_timeout,
+        settings or ServerSettings(),
+        engine or EngineSection(kind="simulated"),
     )
     with contextlib.ExitStack() as stack:
         root = workspace or stack.enter_context(tempfile.TemporaryDirectory(prefix="flare-"))

@@ -1,4 +1,5 @@
-"""Job engines behind the service's ``Engine`` port: ``simulated`` (deterministic, clock-driven)."""
+"""Job engines behind the service's ``Engine`` port: ``simulated`` (deterministic, clock-driven)
+and ``nvflare`` (real jobs on NVIDIA FLARE's simulator, in ``flare_adapters.engines.nvflare``)."""
 
 from flare_adapters.engines.simulated import SimulatedEngine
 

@@ -13,11 +13,12 @@ once by ``flare-core init`` and never stored.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import secrets
 import tempfile
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -31,6 +32,7 @@ __all__ = [
     "CONFIG_FILE",
     "DEFAULT_PORT",
     "ConfigError",
+    "EngineSection",
     "NVFlareSection",
     "SiteConfig",
     "TlsConfig",
@@ -94,6 +96,50 @@ class NVFlareSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     command_timeout: float = 120.0
 
 
+EngineKind = Literal["auto", "simulated", "nvflare"]
+
+
+class EngineSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Which engine runs the embedded server's jobs, and how.
+
+    Attributes:
+        kind: ``nvflare`` runs each job for real on NVIDIA FLARE's simulator (the
+            ``flare-core[nvflare]`` extra); ``simulated`` pretends (``job_duration``);
+            ``auto`` picks ``nvflare`` when the extra is installed.
+        max_running_jobs: jobs the nvflare engine runs at once (each simulator uses about
+            100 MB per site); the rest wait SUBMITTED, oldest first.
+        allow_custom_code: let the nvflare engine run jobs whose apps carry ``custom/`` code
+            (NVFlare's component allow-list applies either way).
+        abort_grace: seconds an aborted job's processes get after SIGTERM before SIGKILL.
+    """
+
+    kind: EngineKind = "auto"
+    max_running_jobs: int = msgspec.field(default=1)
+    allow_custom_code: bool = False
+    abort_grace: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_running_jobs < 1:
+            raise ValueError("engine.max_running_jobs must be at least 1")
+        if self.abort_grace < 0:
+            raise ValueError("engine.abort_grace must be >= 0")
+
+    def resolved(self) -> Literal["simulated", "nvflare"]:
+        """The engine ``kind`` names on this machine.
+
+        Raises:
+            ConfigError: ``nvflare`` is asked for and the extra is not installed.
+        """
+        available = importlib.util.find_spec("nvflare") is not None
+        if self.kind == "auto":
+            return "nvflare" if available else "simulated"
+        if self.kind == "nvflare" and not available:
+            raise ConfigError(
+                "the nvflare engine needs NVIDIA FLARE: pip install 'flare-core[nvflare]'"
+            )
+        return self.kind
+
+
 class WorkspaceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The content of ``flare-core.json``.
 
@@ -109,6 +155,7 @@ class WorkspaceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             (``{"format_version": "1.0", "permissions": {role: rules}}``); None means the
             default policy (DECISIONS §19).
         job_duration: how long a simulated job runs, seconds.
+        engine: which engine runs the jobs (``auto``: nvflare when installed).
         scrypt_n: the scrypt cost for API keys added later.
         tls: TLS settings; None serves plain HTTP (loopback use).
         server: limits and timings of the HTTP/WebSocket server.
@@ -124,6 +171,7 @@ class WorkspaceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     sites: list[SiteConfig] = msgspec.field(default_factory=list)
     policy: dict[str, Any] | None = None
     job_duration: float = 5.0
+    engine: EngineSection = msgspec.field(default_factory=EngineSection)
     scrypt_n: int = DEFAULT_SCRYPT_N
     tls: TlsConfig | None = None
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
@@ -249,6 +297,7 @@ def init_workspace(
     port: int = DEFAULT_PORT,
     scrypt_n: int = DEFAULT_SCRYPT_N,
     job_duration: float = 5.0,
+    engine: EngineKind = "simulated",
 ) -> tuple[WorkspaceConfig, str]:
     """Create a workspace: a config with one project admin and a few simulated sites.
 
@@ -260,6 +309,7 @@ def init_workspace(
         port: the port ``serve`` listens on.
         scrypt_n: the scrypt cost of the API-key hash.
         job_duration: how long simulated jobs run, seconds.
+        engine: the engine ``serve`` runs jobs with (the CLI's ``init`` passes ``auto``).
 
     Returns:
         ``(config, admin API key)``: print the key once; only its hash is stored.
@@ -278,6 +328,7 @@ def init_workspace(
         sites=[SiteConfig(name=name, org=org) for name in sites],
         scrypt_n=scrypt_n,
         job_duration=job_duration,
+        engine=EngineSection(kind=engine),
     )
     save_config(root, config)
     os.makedirs(paths.state, exist_ok=True)

@@ -18,6 +18,7 @@ import threading
 from collections.abc import AsyncIterator
 from importlib import metadata
 
+import msgspec
 from aiohttp import web
 
 from flare_adapters.disk_files import DiskWorkspaces
@@ -46,6 +47,7 @@ from flare_adapters.sqlite.stores import (
 from flare_adapters.zipsafe import ZipPacker
 from flare_core._errors import InvalidArgumentError
 from flare_core._service import AdminService, ServicePorts
+from flare_core._service.ports import Engine
 from flare_ports._backend import Backend
 
 __all__ = [
@@ -78,7 +80,8 @@ class ServerRuntime:
 
     Attributes:
         service: the admin service (the ``Backend`` the app serves).
-        engine: the simulated engine (control plane: finish/fail/hold jobs).
+        engine: the engine (the simulated one has a control plane: finish/fail/hold jobs).
+        engine_kind: ``"simulated"`` or ``"nvflare"``.
         clock: the real clock.
         blobs: the blob directory.
         jobs: the job store.
@@ -108,7 +111,8 @@ class ServerRuntime:
             self.orphans_collected = collect_orphans(
                 self.jobs.job_ids(), self.blobs, self.workspaces
             )
-            self.engine = SimulatedEngine(self.clock, self.workspaces, duration=config.job_duration)
+            self.engine_kind = config.engine.resolved()
+            self.engine: Engine = self._engine(config)
             ports = ServicePorts(
                 clock=self.clock,
                 ids=RandomIds(),
@@ -124,7 +128,12 @@ class ServerRuntime:
                 lock=threading.RLock(),
                 timers=self.clock,
             )
-            self.service = AdminService(config.service_config(package_version()), ports)
+            service_config = config.service_config(package_version())
+            if self.engine_kind == "nvflare":
+                service_config = msgspec.structs.replace(
+                    service_config, max_running_jobs=config.engine.max_running_jobs
+                )
+            self.service = AdminService(service_config, ports)
             self.workspaces.tree("server")
             disabled = ports.sites.disabled()
             for site in config.sites:
@@ -134,14 +143,44 @@ class ServerRuntime:
                     except InvalidArgumentError as exc:
                         raise ConfigError(f"{CONFIG_FILE}: sites: {exc}") from None
         except BaseException:
+            self._close_engine()
             self.clock.close()
             self.db.close()
             raise
         if self.recovered:
             logger.warning("recovered %d job(s) left live by a crash", len(self.recovered))
 
+    def _engine(self, config: WorkspaceConfig) -> Engine:
+        if self.engine_kind == "simulated":
+            return SimulatedEngine(self.clock, self.workspaces, duration=config.job_duration)
+        from flare_adapters.engines.nvflare import NVFlareEngine, RunSettings
+
+        return NVFlareEngine(
+            os.path.join(self.paths.state, "engine"),
+            self.workspaces,
+            self.clock.time,
+            allow_custom_code=config.engine.allow_custom_code,
+            settings=RunSettings(abort_grace=config.engine.abort_grace),
+        )
+
+    def engine_summary(self) -> str:
+        """One line saying which engine runs the jobs (``serve`` prints it at start)."""
+        if self.engine_kind == "nvflare":
+            limit = self.config.engine.max_running_jobs
+            return f"engine: nvflare (each job runs on NVIDIA FLARE's simulator, {limit} at a time)"
+        return (
+            f"engine: simulated (jobs are not computed: each one pretends for"
+            f" {self.config.job_duration:g} s; install flare-core[nvflare] for real runs)"
+        )
+
+    def _close_engine(self) -> None:
+        close = getattr(getattr(self, "engine", None), "close", None)
+        if callable(close):
+            close()
+
     def close(self) -> None:
-        """Stop the timers (waiting for a running one) and close the database."""
+        """Stop the engine's jobs, the timers (waiting for a running one) and the database."""
+        self._close_engine()
         self.clock.close()
         self.db.close()
 
