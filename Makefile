@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The nvflare extra (NVIDIA FLARE 2.9) goes into the same venv, only for the certification.
+# The nvflare extra (NVIDIA FLARE 2.9) goes into the same venv, for the demo and the certification.
 $(NVFLARE_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,nvflare]'
 	touch $(NVFLARE_STAMP)
@@ -36,11 +36,21 @@ pytest: $(STAMP)
 test: lint format-check typecheck pytest
 
 # Certification on a real two-site NVFlare POC (loopback, temporary workspace, always stopped):
-# the contract suite over NVFlare's own Session, nvflare:// sessions and the gateway.
+# the contract suite over NVFlare's own Session, nvflare:// sessions and the gateway; beside it,
+# in a second pytest process (the POC run mostly waits on NVFlare's latencies), the embedded
+# server's nvflare engine on the real simulator (tests_nvflare/engine).
 # NVFlare's admin client uses an aiohttp argument aiohttp deprecates: not ours to turn into errors.
+NVFLARE_PYTEST := $(BIN)/pytest -q -rfE --durations=10 \
+	-W "ignore:ssl_context is deprecated:DeprecationWarning"
+ENGINE_LOG := $(VENV)/test-nvflare-engine.log
+
 test-nvflare: $(NVFLARE_STAMP)
-	$(BIN)/pytest tests_nvflare -q -rfE --durations=10 \
-		-W "ignore:ssl_context is deprecated:DeprecationWarning"
+	$(NVFLARE_PYTEST) tests_nvflare/engine > $(ENGINE_LOG) 2>&1 & engine=$$!; \
+	$(NVFLARE_PYTEST) tests_nvflare --ignore=tests_nvflare/engine; poc=$$?; \
+	wait $$engine; engine_rc=$$?; \
+	echo "=== tests_nvflare/engine (run beside the POC certification) ==="; \
+	cat $(ENGINE_LOG); \
+	test $$poc -eq 0 && test $$engine_rc -eq 0
 
 demo: $(NVFLARE_STAMP)
 	$(BIN)/flare-core demo

@@ -4,6 +4,7 @@ subprocess)."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import io
 import json
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -22,6 +24,7 @@ from flare_adapters.cli import main
 from flare_adapters.server.config import (
     CONFIG_FILE,
     ConfigError,
+    EngineSection,
     TlsConfig,
     WorkspaceConfig,
     WorkspacePaths,
@@ -224,6 +227,59 @@ def test_cli_serve_without_a_workspace_is_a_usage_error(
     assert "flare-core init" in capsys.readouterr().err
 
 
+def test_cli_init_records_the_engine_asked_for(tmp_path: Path) -> None:
+    out = io.StringIO()
+    assert main(["init", str(tmp_path / "a"), "--engine", "simulated"], out) == 0
+    assert "engine: simulated" in out.getvalue()
+    assert load_config(str(tmp_path / "a")).engine.kind == "simulated"
+    assert main(["init", str(tmp_path / "b")], io.StringIO()) == 0
+    assert load_config(str(tmp_path / "b")).engine.kind == "auto"  # nvflare when installed
+
+
+def test_cli_example_copies_a_shipped_job(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = io.StringIO()
+    assert main(["example", "hello-numpy-sag", str(tmp_path / "jobs")], out) == 0
+    folder = Path(out.getvalue().strip())
+    assert folder == tmp_path / "jobs" / "hello-numpy-sag"
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["deploy_map"] == {"app": ["@ALL"]}
+    assert (folder / "app" / "config" / "config_fed_server.json").is_file()
+    assert main(["example", "hello-numpy-sag", str(tmp_path / "jobs")], io.StringIO()) == 2
+    assert "already exists" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["example", "no-such-job", str(tmp_path)], io.StringIO())
+
+
+def test_engine_settings_are_validated(tmp_path: Path) -> None:
+    _init(tmp_path)
+    config = json.loads((tmp_path / CONFIG_FILE).read_text())
+    config["engine"] = {"kind": "nvflare", "max_running_jobs": 0}
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="max_running_jobs must be at least 1"):
+        load_config(str(tmp_path))
+    config["engine"] = {"kind": "gpu-cluster"}
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"engine\.kind"):
+        load_config(str(tmp_path))
+
+
+def test_the_nvflare_engine_without_the_extra_is_a_clear_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = importlib.util.find_spec
+
+    def without_nvflare(name: str, *args: Any) -> Any:
+        return None if name == "nvflare" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_nvflare)
+    assert EngineSection(kind="auto").resolved() == "simulated"
+    assert EngineSection(kind="simulated").resolved() == "simulated"
+    with pytest.raises(ConfigError, match=r"pip install 'flare-core\[nvflare\]'"):
+        EngineSection(kind="nvflare").resolved()
+
+
 def test_cli_needs_a_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([])
@@ -242,6 +298,8 @@ def test_cli_serve_runs_the_server_until_terminated(tmp_path: Path) -> None:
     )
     try:
         assert process.stdout is not None
+        engine = process.stdout.readline()  # the engine is said first
+        assert engine.startswith("engine: simulated (jobs are not computed"), engine
         line = process.stdout.readline()  # blocks until the server is bound (or died)
         assert line.startswith("serving on http://127.0.0.1:"), (
             process.stderr and process.stderr.read()
@@ -280,6 +338,7 @@ def test_cli_serve_exits_after_an_admin_shuts_the_system_down(tmp_path: Path) ->
     )
     try:
         assert process.stdout is not None
+        assert process.stdout.readline().startswith("engine: ")
         line = process.stdout.readline()
         assert line.startswith("serving on http://127.0.0.1:")
         url = line.split()[-1]

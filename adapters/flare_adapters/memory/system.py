@@ -97,6 +97,7 @@ def build_memory_system(
     idle_timeout: float = 1800.0,
     version: str = "0.1.0",
     seed: int | None = None,
+    max_running_jobs: int | None = None,
 ) -> MemorySystem:
     """Build and start an in-memory FL system.
 
@@ -113,6 +114,7 @@ def build_memory_system(
         idle_timeout: session idle timeout, seconds.
         version: the version the server (and sites) report.
         seed: when given, job ids and secrets come from a seeded sequence (reproducible).
+        max_running_jobs: how many jobs may be dispatched or running at once (None: any).
 
     Returns:
         The wired system.
@@ -136,6 +138,7 @@ def build_memory_system(
         version=version,
         scrypt_n=TEST_SCRYPT_N,
         dispatch_delay=dispatch_delay,
+        max_running_jobs=max_running_jobs,
     )
     workspaces = MemoryWorkspaces()
     blobs = MemoryBlobStore()

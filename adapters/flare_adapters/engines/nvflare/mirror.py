@@ -5,7 +5,9 @@ site's app, models and meta. Our sites' workspaces keep a job's files under ``<j
 the shell commands, live logs and the result archive read), so a ``SiteMirror`` copies:
 
 * while the job runs, the new bytes of ``log.txt`` and ``error_log.txt`` on every pump (in
-  bounded chunks, so a runaway log costs neither memory nor a stalled pump);
+  bounded chunks, so a runaway log costs neither memory nor a stalled pump); ``log.txt`` also
+  goes on the site's own ``log.txt`` (what ``tail_target_log`` reads), as an NVFlare site's
+  log shows the jobs it runs;
 * when it has ended, every other file of the site's folder, ``simulate_job/`` flattened into
   ``<job_id>/`` (``startup/`` and ``local/`` are the simulator's own set-up and stay out).
 
@@ -77,6 +79,7 @@ class SiteMirror:
             self._tree.append(f"{self._job_id}/{name}", data, self._now())
             text = self._decoders[name].decode(data)
             if name == "log.txt":
+                self._tree.append(name, data, self._now())
                 fresh += text
             else:
                 self._texts[name].append(text)

@@ -244,7 +244,9 @@ class JobRun:
         errors = {site: mirror.error_text() for site, mirror in self._mirrors.items()}
         if returncode not in (0, None) and not any(text.strip() for text in errors.values()):
             errors = {SERVER: self._console_tail()}
-        return outcome(returncode, self._aborted, errors)
+        result = outcome(returncode, self._aborted, errors)
+        # The reason is shown to users: no server paths (the scratch folder) in it.
+        return Outcome(result.status, result.reason.replace(self._root + os.sep, ""))
 
     def _console_tail(self) -> str:
         path = os.path.join(self._root, "console.txt")
