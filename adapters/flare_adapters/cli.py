@@ -108,7 +108,12 @@ def _run_init(args: argparse.Namespace, out: TextIO) -> int:
     print(f"admin user: {config.users[0].name}", file=out)
     print(f"admin API key (shown once, store it safely): {api_key}", file=out)
     print(f"sites: {', '.join(site.name for site in config.sites)}", file=out)
-    print(f"engine: {config.engine.kind}", file=out)
+    kind = config.engine.kind
+    try:
+        here = config.engine.resolved()
+    except ConfigError as exc:
+        here = f"unavailable here: {exc}"
+    print(f"engine: {kind}" + ("" if here == kind else f" ({here} on this machine)"), file=out)
     print(f"next: flare-core serve {args.dir}", file=out)
     return 0
 

@@ -302,7 +302,7 @@ class JobLifecycleContract(ContractBase):
             session.wait_for_job(job_id, timeout=1, poll_interval=0.25)
         assert session.get_job_meta(job_id)["status"] == "SUBMITTED"
 
-    @pytest.mark.flare_requires(cap.SITE_CONTROL)
+    @pytest.mark.flare_requires(cap.SITE_CONTROL, cap.QUICK_JOBS)
     def test_job_is_scheduled_when_its_sites_connect(
         self, harness: Harness, session: SessionSpec, jobs: JobFolders
     ) -> None:
@@ -566,7 +566,7 @@ class JobIdContract(ContractBase):
         with pytest.raises(JobNotFound):
             call(session, method, target)
 
-    @pytest.mark.flare_requires(cap.STUDY_ADMIN)
+    @pytest.mark.flare_requires(cap.STUDY_ADMIN, cap.QUICK_JOBS)
     @pytest.mark.parametrize("method", JOB_METHODS)
     def test_other_studys_job_is_not_found(
         self,
