@@ -109,6 +109,7 @@ def _run_init(args: argparse.Namespace, out: TextIO) -> int:
     print(f"admin API key (shown once, store it safely): {api_key}", file=out)
     print(f"sites: {', '.join(site.name for site in config.sites)}", file=out)
     kind = config.engine.kind
+    here: str
     try:
         here = config.engine.resolved()
     except ConfigError as exc:

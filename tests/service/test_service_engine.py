@@ -28,6 +28,9 @@ class Recorder:
     def job_finished(self, job_id: str, status: str, reason: str = "") -> None:
         self.events.append(("finished", job_id, status, reason))
 
+    def job_progress(self, job_id: str, progress: dict[str, Any]) -> None:
+        self.events.append(("progress", job_id, progress))
+
 
 def _engine(**options: Any) -> tuple[SimulatedEngine, VirtualClock, MemoryWorkspaces, Recorder]:
     clock = VirtualClock()

@@ -8,6 +8,7 @@ server's pushed events, until the state it needs has come, acts, and aborts the 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from typing import Any
 import numpy
 import pytest
 
+from flare_adapters import demo
 from flare_adapters.engines.nvflare.run import MARKER_ENV
 from flare_adapters.http.client import http_transport
 from flare_adapters.server.config import EngineSection, init_workspace
@@ -258,3 +260,16 @@ def test_a_server_killed_mid_job_leaves_no_process_and_recovers_the_job_abnormal
         ) as session:
             meta = session.get_job_meta(job_id)
     assert meta["status"] == "FINISHED:ABNORMAL"
+
+
+def test_the_demo_trains_the_model_for_real() -> None:
+    out = io.StringIO()
+    assert demo.main(["--engine", "nvflare"], out=out) == 0
+    text = out.getvalue()
+    assert "engine: nvflare (each job runs on NVIDIA FLARE's simulator" in text
+    for number in (1, 2, 3):
+        assert text.count(f"round {number}/3 finished in ") == 2  # over HTTP and WebSocket
+    assert text.count("final global model (workspace/server/models/server.npy): shape (3, 3)") == 2
+    assert text.count("[ 10.000   11.000   12.000]") == 2  # [7, 8, 9] + 3 rounds
+    assert text.count("ended FINISHED:ABNORMAL: site-1: ") == 2
+    assert "ComponentNotAuthorized" in text
