@@ -12,7 +12,6 @@ import asyncio
 import json
 import shutil
 from collections.abc import Iterator
-from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, cast
@@ -20,6 +19,7 @@ from typing import Any, cast
 import pytest
 
 from flare_adapters.engines.simulated import SimulatedEngine
+from flare_adapters.examples import example
 from flare_adapters.memory.clock import VirtualClock
 from flare_adapters.memory.system import build_memory_service
 from flare_adapters.memory.transport import MemoryTransport
@@ -90,7 +90,7 @@ class World:
         self.flavour = flavour
         self.runner = runner
         self.upload = root / "upload"
-        _copy(files("flare_testing") / "jobs" / EXAMPLE, self.upload / EXAMPLE)
+        _copy(example(EXAMPLE), self.upload / EXAMPLE)
         self.transports: list[MemoryTransport] = []
 
     def transport(self, user: str = ADMIN, study: str = "default") -> MemoryTransport:

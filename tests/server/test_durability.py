@@ -43,7 +43,9 @@ def server_process(root: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     )
     try:
         assert process.stdout is not None
-        line = process.stdout.readline()  # bounded: the process prints it or dies
+        engine = process.stdout.readline()  # bounded: the process prints these or dies
+        assert engine.startswith("engine: simulated"), f"server did not start: {engine!r}"
+        line = process.stdout.readline()
         assert line.startswith("serving on "), f"server did not start: {line!r}"
         yield process, line.split()[-1]
     finally:
