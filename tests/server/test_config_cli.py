@@ -265,6 +265,13 @@ def test_engine_settings_are_validated(tmp_path: Path) -> None:
         load_config(str(tmp_path))
 
 
+def test_jobs_run_one_per_two_cores_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    for cores, limit in ((1, 1), (2, 1), (3, 1), (8, 4), (None, 1)):
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        assert EngineSection().running_jobs_limit() == limit
+    assert EngineSection(max_running_jobs=3).running_jobs_limit() == 3
+
+
 def test_the_nvflare_engine_without_the_extra_is_a_clear_config_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

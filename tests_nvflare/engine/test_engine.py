@@ -72,7 +72,8 @@ def jobs(tmp_path: Path) -> JobFolders:
 
 @pytest.fixture
 def system() -> Iterator[ServedSystem]:
-    with serve(engine=EngineSection(kind="nvflare", abort_grace=5.0)) as served:
+    engine = EngineSection(kind="nvflare", max_running_jobs=1, abort_grace=5.0)
+    with serve(engine=engine) as served:
         yield served
     assert engine_pids(served.workspace) == []  # closing the server stopped every child
 
@@ -184,7 +185,7 @@ def test_jobs_beyond_the_limit_wait_submitted_and_run_in_order(
     first = session.submit_job(str(jobs.hello(sleep_time=HELD)))
     second = session.submit_job(str(jobs.hello(sleep_time=HELD, num_rounds=2)))
     wait_meta(session, first, _in_round, "the first job to run")
-    assert session.get_job_meta(second)["status"] == "SUBMITTED"  # one at a time (default)
+    assert session.get_job_meta(second)["status"] == "SUBMITTED"  # one at a time
     session.abort_job(first)
     wait_meta(session, second, _in_round, "the second job to run once the first ended")
     session.abort_job(second)

@@ -107,22 +107,29 @@ class EngineSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             ``flare-core[nvflare]`` extra); ``simulated`` pretends (``job_duration``);
             ``auto`` picks ``nvflare`` when the extra is installed.
         max_running_jobs: jobs the nvflare engine runs at once (each simulator uses about
-            100 MB per site); the rest wait SUBMITTED, oldest first.
+            100 MB per site and keeps a core busy); the rest wait SUBMITTED, oldest first.
+            None: one per two cores, at least one (``running_jobs_limit``).
         allow_custom_code: let the nvflare engine run jobs whose apps carry ``custom/`` code
             (NVFlare's component allow-list applies either way).
         abort_grace: seconds an aborted job's processes get after SIGTERM before SIGKILL.
     """
 
     kind: EngineKind = "auto"
-    max_running_jobs: int = msgspec.field(default=1)
+    max_running_jobs: int | None = None
     allow_custom_code: bool = False
     abort_grace: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.max_running_jobs < 1:
+        if self.max_running_jobs is not None and self.max_running_jobs < 1:
             raise ValueError("engine.max_running_jobs must be at least 1")
         if self.abort_grace < 0:
             raise ValueError("engine.abort_grace must be >= 0")
+
+    def running_jobs_limit(self) -> int:
+        """``max_running_jobs``, or one job per two cores (at least one) when unset."""
+        if self.max_running_jobs is not None:
+            return self.max_running_jobs
+        return max(1, (os.cpu_count() or 2) // 2)
 
     def resolved(self) -> Literal["simulated", "nvflare"]:
         """The engine ``kind`` names on this machine.

@@ -131,7 +131,7 @@ class ServerRuntime:
             service_config = config.service_config(package_version())
             if self.engine_kind == "nvflare":
                 service_config = msgspec.structs.replace(
-                    service_config, max_running_jobs=config.engine.max_running_jobs
+                    service_config, max_running_jobs=config.engine.running_jobs_limit()
                 )
             self.service = AdminService(service_config, ports)
             self.workspaces.tree("server")
@@ -166,7 +166,7 @@ class ServerRuntime:
     def engine_summary(self) -> str:
         """One line saying which engine runs the jobs (``serve`` prints it at start)."""
         if self.engine_kind == "nvflare":
-            limit = self.config.engine.max_running_jobs
+            limit = self.config.engine.running_jobs_limit()
             return f"engine: nvflare (each job runs on NVIDIA FLARE's simulator, {limit} at a time)"
         return (
             f"engine: simulated (jobs are not computed: each one pretends for"
