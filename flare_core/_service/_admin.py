@@ -6,8 +6,8 @@ in-memory fake, the HTTP/WebSocket server and the tests all run this same code.
 
 Thread safety: every call takes the ``Lock`` port (re-entrant) around state mutation; job
 events are delivered to subscribers after the lock is released. Slow work that touches no
-shared state - reading an upload, hashing API keys and job content, streaming a download - runs
-outside the lock.
+shared state - reading an upload, hashing API keys and job content, streaming a download, a
+shell command's file work (a handler's ``OutsideLock`` reply) - runs outside the lock.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from flare_core._principal import Grant, Principal
 from flare_core._replies import Ok, Problem, Reply
 from flare_core._service import _downloads, _sessions
 from flare_core._service._config import ServiceConfig, UserConfig
-from flare_core._service._core import ServiceCore, SiteInfo
+from flare_core._service._core import OutsideLock, ServiceCore, SiteInfo
 from flare_core._service._credentials import hash_api_key
 from flare_core._service._dispatch import HANDLERS
 from flare_core._service._scheduler import EngineCallbacks, schedule, schedule_now
@@ -104,6 +104,8 @@ class AdminService:
                 with core.guard():
                     core.require_running()
                     value = handler(core, principal, command)
+                if isinstance(value, OutsideLock):
+                    value = value.work()
         except Exception as exc:  # the reply carries the failure; the caller re-raises it
             return Problem.from_exception(exc)
         return Ok(value=value)

@@ -32,9 +32,30 @@ from flare_core._service._credentials import hash_api_key
 from flare_core._service.ports import ServicePorts
 from flare_core._studies import StudyRegistry, narrow_client_targets
 
-__all__ = ["PendingDownload", "ServiceCore", "SiteInfo", "deploy_apps", "job_blob_prefix"]
+__all__ = [
+    "OutsideLock",
+    "PendingDownload",
+    "ServiceCore",
+    "SiteInfo",
+    "deploy_apps",
+    "job_blob_prefix",
+]
 
 JOB_ARCHIVE = "job.zip"
+
+
+class OutsideLock:
+    """A handler's reply still to be computed, after the service lock is released.
+
+    A handler returns one when the rest of its work touches no service state but may take
+    long (a shell command reading a site's files): run under the lock, it would stall every
+    other user (issue 10). ``AdminService.handle`` calls ``work()`` once the lock is free.
+    """
+
+    __slots__ = ("work",)
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.work = work
 
 
 def job_blob_prefix(job_id: str) -> str:

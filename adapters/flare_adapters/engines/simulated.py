@@ -208,6 +208,7 @@ class SimulatedEngine:
         self._runs: dict[str, _Run] = {}
         self._hold_requests: set[str] = set()
         self._held_names: set[str] = set()
+        self._released_early: set[str] = set()  # released before launch: no name hold
         self._site_log_config: dict[str, str] = {}
         self._resources = dict(resources or {"num_of_gpus": 0, "mem_per_gpu_in_GiB": 0})
         self.set_duration(duration)
@@ -232,7 +233,11 @@ class SimulatedEngine:
         with self._lock:
             if launch.job_id in self._runs:
                 raise RuntimeError(f"job {launch.job_id} is already deployed")
-            run.held = launch.job_id in self._hold_requests or launch.name in self._held_names
+            by_name = launch.name in self._held_names
+            run.held = launch.job_id in self._hold_requests or (
+                by_name and launch.job_id not in self._released_early
+            )
+            self._released_early.discard(launch.job_id)
             self._hold_requests.discard(launch.job_id)
             self._runs[launch.job_id] = run
         for site in run.participants():
@@ -373,7 +378,11 @@ class SimulatedEngine:
         with self._lock:
             self._hold_requests.discard(job_id)
             run = self._runs.get(job_id)
-            if run is None or not run.held:
+            if run is None:
+                if self._held_names:
+                    self._released_early.add(job_id)
+                return
+            if not run.held:
                 return
             run.held = False
             end_at = run.end_at
