@@ -159,6 +159,15 @@ class AdminService:
         with self._core.guard():
             self._core.users[name] = UserConfig(name=name, org=org, role=role, api_key_hash=digest)
 
+    def remove_user(self, name: str) -> bool:
+        """Remove an admin user; their open sessions end at their next request.
+
+        Returns:
+            False when there was no such user.
+        """
+        with self._core.guard():
+            return self._core.users.pop(name, None) is not None
+
     def connect_site(self, name: str, org: str, version: str | None = None) -> None:
         """A client site (re)connects; SUBMITTED jobs that can now run are dispatched.
 

@@ -29,7 +29,7 @@ from flare_core._lifecycle import (
     is_terminal,
     plan_abort,
 )
-from flare_core._listing import normalize_study, select_jobs
+from flare_core._listing import check_limit, normalize_study, select_jobs
 from flare_core._principal import Principal
 from flare_core._service._core import JOB_ARCHIVE, ServiceCore, job_blob_prefix
 from flare_core._service._scheduler import delete_job_now, schedule
@@ -65,6 +65,7 @@ CLONE_KEYS = (
 def list_jobs(core: ServiceCore, principal: Principal, command: ListJobs) -> list[dict[str, Any]]:
     """The caller's study's jobs, filtered, ordered and shaped (reference §4.2, §2.6)."""
     core.authorize(principal, command.right)
+    check_limit(command.limit)  # the wire bounds it too; a Backend caller may not have
     jobs = core.ports.jobs
     if command.submit_token is not None:
         token = validate_submit_token(command.submit_token)

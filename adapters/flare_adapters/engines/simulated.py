@@ -34,6 +34,7 @@ import msgspec
 from flare_core._archive import ArchiveView, split_wrapper
 from flare_core._errors import InvalidArgumentError
 from flare_core._lifecycle import JobStatus, is_terminal
+from flare_core._nesting import decode_json
 from flare_core._service.ports import EngineListener, JobLaunch
 
 __all__ = ["SimulatedEngine", "TimerClock", "WritableTree", "WritableWorkspaces", "plan_run"]
@@ -121,8 +122,8 @@ def _read_json(archive: ArchiveView, name: str) -> Any:
     if archive.size(name) > _MAX_CONFIG_BYTES:
         return None
     try:
-        return msgspec.json.decode(b"".join(archive.open(name)))
-    except msgspec.DecodeError:
+        return decode_json(b"".join(archive.open(name)), name)
+    except (msgspec.DecodeError, InvalidArgumentError):
         return None
 
 
