@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NVFLARE_STAMP := $(VENV)/.nvflare-installed
 PACKAGES := flare_core ports/flare_ports adapters/flare_adapters testing/flare_testing
 
-.PHONY: test test-nvflare lint format-check typecheck pytest demo bench install clean
+.PHONY: test test-nvflare lint format-check typecheck pytest demo bench soak soak-quick install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -47,6 +47,15 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The reliability and security campaign (issue 10) at full size: faults and SIGKILLs, hostile
+# input, fairness, load and sessions against `flare-core serve`; prints a table and fails if
+# an invariant breaks (about 10 minutes). Its bounded versions run in `make test`.
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak
+
+soak-quick: $(STAMP)
+	$(BIN)/python -m tests.soak --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -585,18 +585,24 @@ def _tail(reader: _Reader, size: int, mode: str, count: int, out: _Output) -> No
     if mode == "c":
         _write_bytes(reader.chunks(max(0, size - count), size), out)
         return
-    # Read backwards until the kept bytes hold ``count`` whole lines (or the file's start).
-    kept = b""
+    # Read backwards until the pieces hold ``count`` whole lines (or the file's start); the
+    # newline before the last byte of the file does not start a line.
+    pieces: list[bytes] = []
+    newlines = 0
     start = size
     while start > 0:
         step = min(READ_CHUNK, start)
         data = reader.read(start - step, step)
         if not data:
             break
+        if start == size and data.endswith(b"\n"):
+            newlines -= 1
         start -= len(data)
-        kept = data + kept
-        if kept.count(b"\n", 0, len(kept) - 1) >= count:
+        pieces.append(data)
+        newlines += data.count(b"\n")
+        if newlines >= count:
             break
+    kept = b"".join(reversed(pieces))
     lines = kept.split(b"\n")
     last = lines.pop()
     whole = [line + b"\n" for line in lines] + ([last] if last else [])

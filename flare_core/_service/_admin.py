@@ -105,7 +105,8 @@ class AdminService:
                     core.require_running()
                     value = handler(core, principal, command)
                 if isinstance(value, OutsideLock):
-                    value = value.work()
+                    with core.ports.slow_work:
+                        value = value.work()
         except Exception as exc:  # the reply carries the failure; the caller re-raises it
             return Problem.from_exception(exc)
         return Ok(value=value)
