@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 
+from tests.soak.authz import run_authz
 from tests.soak.fairness import P99_GOAL_MS, run_fairness
 from tests.soak.faults import run_faults
 from tests.soak.hostile import percentile, run_hostile
@@ -82,6 +83,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"RSS {load.peak_rss_mib:.0f} MiB (bound {RSS_BOUND_MIB:.0f})"
                 + (f"; first: {load.first_errors[0]}" if load.first_errors else ""),
                 load.ok,
+            )
+        )
+        _progress(rows)
+        authz = run_authz(workdir)
+        rows.append(
+            (
+                "authorization",
+                f"{authz.cells} cells (role x org x command x job owner x membership x "
+                f"revocation, HTTP and WS, from the policy table): mismatches "
+                f"{len(authz.mismatches)}"
+                + (f"; first: {authz.mismatches[0]}" if authz.mismatches else ""),
+                authz.ok,
             )
         )
         _progress(rows)

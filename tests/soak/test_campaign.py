@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.soak.authz import expected_table, run_authz
 from tests.soak.faults import run_faults
 from tests.soak.hostile import run_hostile
 from tests.soak.load import run_load
@@ -34,3 +35,16 @@ def test_a_small_load_runs_without_errors(tmp_path: Path) -> None:
 def test_sessions_behave_as_documented(tmp_path: Path) -> None:
     result = run_sessions(str(tmp_path), idle_checks=False)
     assert result.ok, result.checks
+
+
+def test_a_sample_of_the_authorization_matrix_holds(tmp_path: Path) -> None:
+    result = run_authz(str(tmp_path), schemes=("http",), sample=5)
+    assert result.cells > 60
+    assert result.ok, result.mismatches
+
+
+def test_the_documented_matrix_is_the_generated_one() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "authorization-matrix.md"
+    assert docs.read_text(encoding="utf-8") == expected_table(), (
+        "regenerate it: python -m tests.soak.authz --docs"
+    )
