@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import flare_core as fc
-from tests.server.server_kit import Host
+from tests.server.server_kit import Host, hello_zip
 from tests.server.test_ws import peer
 
 pytestmark = pytest.mark.asyncio
@@ -27,3 +27,18 @@ async def test_http_and_websocket_sessions_lose_a_revoked_study(host: Host) -> N
         assert problem["code"] == "session_expired"
         reply = await ws_lead.call(2, fc.ListJobs())
         assert reply["code"] == "session_expired", reply
+
+
+async def test_a_revoked_websocket_session_gets_no_more_events(host: Host) -> None:
+    host.system.service.add_study("s2", {"nvidia": ["site-1"]}, [ADMIN, LEAD])
+    async with peer(host) as watcher:
+        await watcher.login(LEAD, "s2")
+        await watcher.send({"id": 1, "op": "subscribe", "job_id": None})
+        assert (await watcher.reply(1))["kind"] == "ok"
+        admin = await host.api(ADMIN, "s2")
+        await admin.ok("DELETE", "/v1/studies/s2/users/" + LEAD)
+        assert (await watcher.call(2, fc.ListJobs()))["code"] == "session_expired"
+        await admin.submit(hello_zip())  # an event of the study the watcher lost
+        await watcher.send({"id": 3, "op": "subscribe", "job_id": None})
+        assert (await watcher.reply(3))["code"] == "not_authenticated"
+        assert watcher.events == []

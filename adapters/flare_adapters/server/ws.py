@@ -372,7 +372,14 @@ class _Connection:
         """
         if self.caller is None:
             raise AuthenticationError("not logged in: send a login frame first")
-        principal = await run_sync(self.app, self.app[BACKEND].authenticate, self.caller.token)
+        try:
+            principal = await run_sync(
+                self.app, self.app[BACKEND].authenticate, self.caller.token
+            )
+        except (AuthenticationError, fc.SessionClosed):
+            # Expired, revoked or logged out: no more events of the session's study either.
+            self.caller = None
+            raise
         self.caller = Caller(self.caller.token, principal)
         return self.caller
 
