@@ -373,9 +373,7 @@ class _Connection:
         if self.caller is None:
             raise AuthenticationError("not logged in: send a login frame first")
         try:
-            principal = await run_sync(
-                self.app, self.app[BACKEND].authenticate, self.caller.token
-            )
+            principal = await run_sync(self.app, self.app[BACKEND].authenticate, self.caller.token)
         except (AuthenticationError, fc.SessionClosed):
             # Expired, revoked or logged out: no more events of the session's study either.
             self.caller = None
