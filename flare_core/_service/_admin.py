@@ -28,7 +28,7 @@ from flare_core._service._credentials import hash_api_key
 from flare_core._service._dispatch import HANDLERS
 from flare_core._service._scheduler import EngineCallbacks, schedule, schedule_now
 from flare_core._service._submit import submit_job
-from flare_core._service.ports import ServicePorts
+from flare_core._service.ports import NullLock, ServicePorts
 from flare_core._studies import Study, StudyRegistry, dump_registry, parse_registry
 from flare_core._validation import TARGET_NAME_PATTERN
 
@@ -105,7 +105,7 @@ class AdminService:
                     core.require_running()
                     value = handler(core, principal, command)
                 if isinstance(value, OutsideLock):
-                    with core.ports.slow_work:
+                    with core.ports.slow_work if value.serial else NullLock():
                         value = value.work()
         except Exception as exc:  # the reply carries the failure; the caller re-raises it
             return Problem.from_exception(exc)

@@ -47,15 +47,18 @@ JOB_ARCHIVE = "job.zip"
 class OutsideLock:
     """A handler's reply still to be computed, after the service lock is released.
 
-    A handler returns one when the rest of its work touches no service state but may take
-    long (a shell command reading a site's files): run under the lock, it would stall every
-    other user (issue 10). ``AdminService.handle`` calls ``work()`` once the lock is free.
+    A handler returns one when the rest of its work only reads thread-safe ports but may take
+    long (a shell command reading a site's files, a long listing): run under the lock, it
+    would stall every other user (issue 10). ``AdminService.handle`` calls ``work()`` once the
+    lock is free; ``serial`` work (CPU-heavy) also holds the ``slow_work`` port, so at most
+    one such job competes with the server's event loop at a time.
     """
 
-    __slots__ = ("work",)
+    __slots__ = ("serial", "work")
 
-    def __init__(self, work: Callable[[], Any]) -> None:
+    def __init__(self, work: Callable[[], Any], *, serial: bool = True) -> None:
         self.work = work
+        self.serial = serial
 
 
 def job_blob_prefix(job_id: str) -> str:

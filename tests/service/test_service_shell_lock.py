@@ -1,5 +1,5 @@
-"""Shell file work runs outside the service lock; rights are checked before targets
-(issue 10, items 1, 2 and 8)."""
+"""Long work (shell file reads, study listings) runs outside the service lock; rights are
+checked before targets (issue 10, items 1, 2 and 8, and fairness)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from flare_adapters.memory.files import MemoryFileTree
-from flare_core import ListJobs, Ok, Reply, ShellCommand
+from flare_core import CheckStatus, ListJobs, Ok, Reply, ShellCommand
 from tests.service.helpers import ADMIN, MEMBER, Harness
 
 WAIT = 30.0
@@ -69,3 +69,37 @@ def test_without_the_right_every_target_looks_the_same(target: str) -> None:
         "not_authorized",
         f"user '{MEMBER}' is not authorized for 'pwd'",
     )
+
+
+def test_a_long_listing_does_not_hold_other_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness()
+    entered, gate = threading.Event(), threading.Event()
+    query = h.system.ports.jobs.query
+
+    def parked_query(**kwargs: Any) -> list[dict[str, Any]]:
+        entered.set()
+        assert gate.wait(2 * WAIT)
+        return query(**kwargs)
+
+    monkeypatch.setattr(h.system.ports.jobs, "query", parked_query)
+    admin, member = h.login(ADMIN), h.login(MEMBER)
+    replies: dict[str, Reply] = {}
+
+    def run(name: str, principal: Any, command: Any) -> None:
+        replies[name] = h.reply(principal, command)
+
+    listing = threading.Thread(target=run, args=("list", admin, ListJobs(detailed=True)))
+    listing.start()
+    try:
+        assert entered.wait(WAIT)
+        other = threading.Thread(
+            target=run, args=("status", member, CheckStatus(target_type="server"))
+        )
+        other.start()
+        other.join(WAIT)
+        assert not other.is_alive(), "check_status waited for another user's listing"
+        assert isinstance(replies["status"], Ok)
+    finally:
+        gate.set()
+        listing.join(WAIT)
+    assert isinstance(replies["list"], Ok)
