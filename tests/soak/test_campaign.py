@@ -39,7 +39,7 @@ def test_sessions_behave_as_documented(tmp_path: Path) -> None:
 
 def test_a_sample_of_the_authorization_matrix_holds(tmp_path: Path) -> None:
     result = run_authz(str(tmp_path), schemes=("http",), sample=5)
-    assert result.cells > 60
+    assert result.cells > 40  # about a fifth of the HTTP cells, plus membership and revocation
     assert result.ok, result.mismatches
 
 
