@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-__all__ = ["ArchiveView", "is_safe_member", "split_wrapper"]
+from flare_core._errors import InvalidJobDefinition
+
+__all__ = ["ArchiveView", "is_safe_member", "split_wrapper", "verify_members"]
 
 
 class ArchiveView(Protocol):
@@ -25,7 +27,13 @@ class ArchiveView(Protocol):
         ...
 
     def open(self, name: str) -> Iterator[bytes]:
-        """Stream a file member's bytes in chunks. Raises KeyError for an unknown name."""
+        """Stream a file member's bytes in chunks.
+
+        Raises:
+            KeyError: (at the call) an unknown name.
+            ValueError: (while iterating) a corrupt member: bad checksum, or more or fewer
+                bytes than its declared size.
+        """
         ...
 
     def size(self, name: str) -> int:
@@ -58,3 +66,20 @@ def split_wrapper(names: Sequence[str]) -> tuple[str, list[str]]:
         prefix = wrapper + "/"
         return wrapper, [n[len(prefix) :] for n in files]
     return "", files
+
+
+def verify_members(archive: ArchiveView) -> None:
+    """Read every file member once, so a corrupt one is refused at submit, not found when a
+    download breaks mid-stream (issue 10: the adapter's streams check CRCs and sizes).
+
+    Raises:
+        InvalidJobDefinition: a member is corrupt.
+    """
+    for name in archive.names():
+        if name.endswith("/"):
+            continue
+        try:
+            for _ in archive.open(name):
+                pass
+        except ValueError as exc:
+            raise InvalidJobDefinition(f"invalid job definition: {exc}") from None

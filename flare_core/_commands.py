@@ -16,7 +16,7 @@ Class attributes (not fields):
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
@@ -97,11 +97,17 @@ class CloneJob(Command, frozen=True, kw_only=True):
     job_id: str
 
 
+MAX_LIST_LIMIT = 2**31 - 1
+"""The largest ``list_jobs`` limit: far more jobs than a server holds, and an integer every
+store and wire format carries (issue 10: ``limit=2**63`` once overflowed SQLite, a 500)."""
+
+
 class ListJobs(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "list_jobs"
     idempotent: ClassVar[bool] = True
     detailed: bool = False
-    limit: int | None = None
+    # Bounded on decode (HTTP query/body, WS JSON and msgpack) and by the client's checks.
+    limit: Annotated[int, msgspec.Meta(ge=0, le=MAX_LIST_LIMIT)] | None = None
     id_prefix: str | None = None
     name_prefix: str | None = None
     reverse: bool = False

@@ -18,6 +18,7 @@ import msgspec
 
 from flare_core._archive import ArchiveView, split_wrapper
 from flare_core._errors import InvalidJobDefinition
+from flare_core._nesting import NestingTooDeep, decode_json
 
 __all__ = [
     "ALL_SITES",
@@ -237,7 +238,9 @@ def _read(archive: ArchiveView, layout: _Layout, relative: str, limit: int) -> b
 def _read_json(archive: ArchiveView, layout: _Layout, relative: str, limit: int) -> object:
     data = _read(archive, layout, relative, limit)
     try:
-        return msgspec.json.decode(data)
+        return decode_json(data, relative)
+    except NestingTooDeep as exc:
+        raise _Invalid(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise _Invalid(f"{relative} is not valid JSON: {exc}") from None
 

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flare_core._commands import ListJobs
+from flare_core._commands import MAX_LIST_LIMIT, ListJobs
 from flare_core._errors import InvalidArgumentError
 from flare_core._lifecycle import JobStatus, running_duration
 from flare_core._timefmt import parse_iso
@@ -23,6 +23,7 @@ __all__ = [
     "LEGACY_ALIASES",
     "SUMMARY_KEYS",
     "build_list_jobs",
+    "check_limit",
     "detailed_row",
     "job_name",
     "normalize_study",
@@ -43,6 +44,24 @@ LEGACY_ALIASES: tuple[tuple[str, str], ...] = (
 
 SUMMARY_KEYS = ("job_id", "job_name", "status", "submit_time", "duration", "study")
 """The exact keys of a non-detailed ``list_jobs`` row."""
+
+
+def check_limit(limit: object) -> int | None:
+    """Check a ``list_jobs`` limit (client flow and server both: never trust the wire).
+
+    Raises:
+        InvalidArgumentError: not None nor an int, negative, or above ``MAX_LIST_LIMIT``.
+    """
+    # bool is an int subclass; the reference lets True through and then fails on the server.
+    if limit is None:
+        return None
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise InvalidArgumentError(f"limit must be None or int but got {type(limit)}")
+    if limit < 0:
+        raise InvalidArgumentError(f"limit must be >= 0 but got {limit}")
+    if limit > MAX_LIST_LIMIT:
+        raise InvalidArgumentError(f"limit must be <= {MAX_LIST_LIMIT} but got {limit}")
+    return limit
 
 
 def build_list_jobs(
@@ -94,14 +113,7 @@ def build_list_jobs(
         raise InvalidArgumentError(f"detailed must be bool but got {type(detailed)}")
     if not isinstance(reverse, bool):
         raise InvalidArgumentError(f"reverse must be bool but got {type(reverse)}")
-    checked_limit = canonical["limit"]
-    # bool is an int subclass; the reference lets True through and then fails on the server.
-    if checked_limit is not None and (
-        not isinstance(checked_limit, int) or isinstance(checked_limit, bool)
-    ):
-        raise InvalidArgumentError(f"limit must be None or int but got {type(checked_limit)}")
-    if checked_limit is not None and checked_limit < 0:
-        raise InvalidArgumentError(f"limit must be >= 0 but got {checked_limit}")
+    checked_limit = check_limit(canonical["limit"])
     prefixes: dict[str, str | None] = {}
     for key in ("id_prefix", "name_prefix"):
         value = canonical[key]
@@ -223,7 +235,8 @@ def select_jobs(
 
     Returns:
         Rows of the caller's study matching both prefixes (case-insensitive), sorted by
-        ``submit_time`` (missing counts as 0.0; ascending, or descending with ``reverse``),
+        ``submit_time`` (missing counts as 0.0; ties in the store's submission order;
+        ascending, or the exact reverse with ``reverse``),
         cut to the newest ``limit`` in either order, in summary or detailed shape.
 
     Raises:
@@ -232,8 +245,11 @@ def select_jobs(
     if command.limit is not None and command.limit < 0:
         raise InvalidArgumentError(f"limit must be >= 0 but got {command.limit}")
     kept = [m for m in metas if _matches(m, command, study, caller_name)]
-    # sorted() is stable in both directions, so equal submit times keep the store's order.
-    kept.sort(key=_submit_epoch, reverse=command.reverse)
+    # A total order: submit time, ties in the store's (submission) order; ``reverse`` is its
+    # exact reverse (sort(reverse=True) would keep ties in submission order both ways).
+    kept.sort(key=_submit_epoch)
+    if command.reverse:
+        kept.reverse()
     if command.limit:
         kept = kept[: command.limit] if command.reverse else kept[-command.limit :]
     render = detailed_row if command.detailed else summary_row

@@ -21,10 +21,12 @@ Differences from coreutils, by design:
 
 from __future__ import annotations
 
+import codecs
+import collections
 import posixpath
 import re
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -34,7 +36,14 @@ from flare_core._commands import ShellCommand, ShellVerb
 from flare_core._errors import InvalidArgumentError
 
 __all__ = [
+    "MATCH_WORK_MARKER",
+    "MAX_MATCH_WORK",
     "MAX_OUTPUT_BYTES",
+    "MAX_PATTERN_CHARS",
+    "MAX_SCAN_BYTES",
+    "MAX_SCAN_LINES",
+    "READ_CHUNK",
+    "SCAN_MARKER",
     "TEXT_EXTENSIONS",
     "TRUNCATION_MARKER",
     "FileStat",
@@ -48,6 +57,34 @@ MAX_OUTPUT_BYTES = 1024 * 1024
 """The most output (UTF-8 bytes) one shell command returns before ``TRUNCATION_MARKER``."""
 
 TRUNCATION_MARKER = f"\n[output truncated at {MAX_OUTPUT_BYTES} bytes]\n"
+
+READ_CHUNK = 64 * 1024
+"""Files are read in pieces of this size, never whole: memory stays bounded whatever the file."""
+
+MAX_SCAN_BYTES = 8 * 1024 * 1024
+"""The most bytes of a file one ``cat``/``head``/``tail``/``grep`` reads (issue 10: a 300 MiB
+log must not cost gigabytes nor hold a server thread for seconds). Reading stops earlier once
+the output is full; when this bound stops it, the output ends with ``SCAN_MARKER``."""
+
+MAX_SCAN_LINES = 250_000
+"""The most lines one command splits off a file: each line costs Python work, so a file of
+8 MiB of empty lines must not cost 8 million steps."""
+
+SCAN_MARKER = (
+    f"\n[input truncated: at most {MAX_SCAN_BYTES} bytes or {MAX_SCAN_LINES} lines of a file"
+    " are read]\n"
+)
+
+MAX_PATTERN_CHARS = 1024
+"""The longest ``grep`` pattern accepted, on every transport (a pattern's compile and match
+cost grow with its length)."""
+
+MAX_MATCH_WORK = 2_000_000
+"""The most pattern-position steps one ``grep`` may spend building its matcher's masks and DFA
+rows (about a second of work, measured with the longest pattern over a file of distinct
+characters); beyond it the output ends with ``MATCH_WORK_MARKER``."""
+
+MATCH_WORK_MARKER = "\n[grep stopped: the pattern needs too much work on this file]\n"
 
 TEXT_EXTENSIONS = (".txt", ".log", ".json", ".csv", ".sh", ".config", ".py")
 """The only file types ``cat``/``head``/``tail``/``grep`` may read (a numeric rotation
@@ -97,8 +134,9 @@ class FileTree(Protocol):
         """The names in the directory at ``path`` (any order). Only called on directories."""
         ...
 
-    def read(self, path: str) -> bytes:
-        """The bytes of the file at ``path``. Only called on files ``stat`` accepted."""
+    def read(self, path: str, offset: int = 0, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all when negative) of the file at ``path`` from ``offset``;
+        ``b""`` at or past its end. Only called on files ``stat`` accepted."""
         ...
 
 
@@ -163,6 +201,14 @@ def _check_file(file: object) -> str:
     return checked
 
 
+def _check_pattern_size(pattern: str) -> str:
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise InvalidArgumentError(
+            f"grep pattern is too long ({len(pattern)} characters; at most {MAX_PATTERN_CHARS})"
+        )
+    return pattern
+
+
 def check_shell_args(
     verb: str,
     target: object,
@@ -217,7 +263,7 @@ def check_shell_args(
             raise InvalidArgumentError("pattern is required but not specified.")
         if not isinstance(pattern, str):
             raise InvalidArgumentError("pattern is not str.")
-        checked_pattern = pattern
+        checked_pattern = _check_pattern_size(pattern)
     elif pattern is not None:
         raise InvalidArgumentError(f"{verb} does not take a pattern")
     if not file:
@@ -388,22 +434,21 @@ def run_shell(command: ShellCommand, tree: FileTree) -> str:
     file = positionals[0]
     _check_server_file(file, text_only=True)
 
-    if command.verb == "grep":
-        assert pattern is not None
-        matcher = _compile(pattern, ignore_case="i" in parsed.flags)
-        data = _read_file(tree, "grep", file, out)
-        if data is not None:
-            _grep(data, matcher, "n" in parsed.flags, "b" in parsed.flags, out)
-    elif command.verb == "cat":
-        data = _read_file(tree, "cat", file, out)
-        if data is not None:
-            out.write(_decode(_cat(data, set(parsed.flags))))
-    else:
-        data = _read_file(tree, command.verb, file, out)
-        if data is not None:
+    stat = _file_stat(tree, command.verb, file, out)
+    if stat is not None:
+        reader = _Reader(tree, _tree_path(file))
+        if command.verb == "grep":
+            assert pattern is not None
+            matcher = _compile(_check_pattern_size(pattern), ignore_case="i" in parsed.flags)
+            _grep(reader, matcher, "n" in parsed.flags, "b" in parsed.flags, out)
+        elif command.verb == "cat":
+            _cat(reader, set(parsed.flags), out)
+        else:
             mode, count = parsed.values[-1] if parsed.values else ("n", 10)
             cut = _head if command.verb == "head" else _tail
-            out.write(_decode(cut(data, mode, count)))
+            cut(reader, stat.size, mode, count, out)
+        if reader.cut and not out.full:
+            out.write(SCAN_MARKER)
     return out.text()
 
 
@@ -414,10 +459,9 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
-def _read_file(tree: FileTree, verb: str, file: str, out: _Output) -> bytes | None:
-    """The file's bytes, or None after writing the error text coreutils would print."""
-    path = _tree_path(file)
-    stat = tree.stat(path)
+def _file_stat(tree: FileTree, verb: str, file: str, out: _Output) -> FileStat | None:
+    """The file's stat, or None after writing the error text coreutils would print."""
+    stat = tree.stat(_tree_path(file))
     by_name = verb in ("cat", "grep")  # "cat: x: ..." vs "head: cannot open 'x' ..."
     if stat is None:
         if by_name:
@@ -431,72 +475,163 @@ def _read_file(tree: FileTree, verb: str, file: str, out: _Output) -> bytes | No
         else:
             out.write(f"{verb}: error reading '{file}': Is a directory\n")
         return None
-    return tree.read(path)
+    return stat
 
 
-def _lines(data: bytes) -> list[bytes]:
-    """Split after each newline, keeping it; a last line without one is kept as is."""
-    # Not bytes.splitlines: it also splits on "\r", and coreutils splits on "\n" only.
-    pieces = data.split(b"\n")
-    lines = [piece + b"\n" for piece in pieces[:-1]]
-    if pieces[-1]:
-        lines.append(pieces[-1])
-    return lines
+class _Reader:
+    """Reads one file in ``READ_CHUNK`` pieces, at most ``MAX_SCAN_BYTES`` in all and at most
+    ``MAX_SCAN_LINES`` lines.
+
+    ``cut`` is set when a scan bound (not the file's end) stopped a read.
+    """
+
+    def __init__(self, tree: FileTree, path: str) -> None:
+        self._tree = tree
+        self._path = path
+        self._budget = MAX_SCAN_BYTES
+        self.cut = False
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``offset``, within what is left of the scan budget."""
+        want = min(size, self._budget)
+        if want < size:
+            self.cut = True
+        if want <= 0:
+            return b""
+        data = self._tree.read(self._path, offset, want)
+        self._budget -= len(data)
+        return data
+
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The file's bytes from ``start`` up to ``end`` (its end when None), in pieces."""
+        offset = start
+        while end is None or offset < end:
+            size = READ_CHUNK if end is None else min(READ_CHUNK, end - offset)
+            data = self.read(offset, size)
+            if not data:
+                return
+            offset += len(data)
+            yield data
+
+    def lines(self) -> Iterator[bytes]:
+        """The file's lines, each with its newline; a last line without one is kept as is.
+
+        Split on ``"\\n"`` only (not ``bytes.splitlines``: coreutils ignores ``"\\r"``).
+        """
+        pending = bytearray()
+        lines = 0
+        for chunk in self.chunks():
+            start = 0
+            newline = chunk.find(b"\n")
+            while newline >= 0:
+                lines += 1
+                if lines > MAX_SCAN_LINES:
+                    self.cut = True
+                    return
+                pending += chunk[start : newline + 1]
+                yield bytes(pending)
+                pending.clear()
+                start = newline + 1
+                newline = chunk.find(b"\n", start)
+            pending += chunk[start:]
+        if pending:
+            yield bytes(pending)
 
 
-def _cat(data: bytes, flags: set[str]) -> bytes:
-    lines = _lines(data)
-    if "s" in flags:
-        squeezed: list[bytes] = []
-        for line in lines:
-            if line == b"\n" and squeezed and squeezed[-1] == b"\n":
-                continue
-            squeezed.append(line)
-        lines = squeezed
-    if "T" in flags:
-        lines = [line.replace(b"\t", b"^I") for line in lines]
-    if "b" in flags or "n" in flags:
-        numbered: list[bytes] = []
-        number = 0
-        for line in lines:
-            if "b" in flags and line == b"\n":  # -b numbers non-blank lines, overriding -n
-                numbered.append(line)
-                continue
-            number += 1
-            numbered.append(f"{number:>6}\t".encode() + line)
-        lines = numbered
-    return b"".join(lines)
+def _cat(reader: _Reader, flags: set[str], out: _Output) -> None:
+    number = 0
+    previous_blank = False
+    for line in reader.lines():
+        blank = line == b"\n"
+        if "s" in flags and blank and previous_blank:
+            continue
+        previous_blank = blank
+        if "T" in flags:
+            line = line.replace(b"\t", b"^I")
+        if ("b" in flags and not blank) or ("n" in flags and "b" not in flags):
+            number += 1  # -b numbers non-blank lines, overriding -n
+            line = f"{number:>6}\t".encode() + line
+        out.write(_decode(line))
+        if out.full:
+            return
 
 
-def _head(data: bytes, mode: str, count: int) -> bytes:
+def _head(reader: _Reader, size: int, mode: str, count: int, out: _Output) -> None:
     # A negative count means "all but the last |count|", as in GNU head.
     if mode == "c":
-        return data[:count] if count >= 0 else data[: max(0, len(data) + count)]
-    lines = _lines(data)
-    keep = lines[:count] if count >= 0 else lines[: max(0, len(lines) + count)]
-    return b"".join(keep)
+        end = count if count >= 0 else max(0, size + count)
+        _write_bytes(reader.chunks(0, end), out)
+        return
+    if count >= 0:
+        for index, line in enumerate(reader.lines()):
+            if index >= count or out.full:
+                return
+            out.write(_decode(line))
+        return
+    held: collections.deque[bytes] = collections.deque()
+    for line in reader.lines():
+        held.append(line)
+        if len(held) > -count:
+            out.write(_decode(held.popleft()))
+            if out.full:
+                return
 
 
-def _tail(data: bytes, mode: str, count: int) -> bytes:
+def _tail(reader: _Reader, size: int, mode: str, count: int, out: _Output) -> None:
     # GNU tail reads "-n -5" as "-n 5": the last |count| units.
     count = abs(count)
     if count == 0:
-        return b""
+        return
     if mode == "c":
-        return data[-count:]
-    return b"".join(_lines(data)[-count:])
+        _write_bytes(reader.chunks(max(0, size - count), size), out)
+        return
+    # Read backwards until the pieces hold ``count`` whole lines (or the file's start); the
+    # newline before the last byte of the file does not start a line.
+    pieces: list[bytes] = []
+    newlines = 0
+    start = size
+    while start > 0:
+        step = min(READ_CHUNK, start)
+        data = reader.read(start - step, step)
+        if not data:
+            break
+        if start == size and data.endswith(b"\n"):
+            newlines -= 1
+        start -= len(data)
+        pieces.append(data)
+        newlines += data.count(b"\n")
+        if newlines >= count:
+            break
+    kept = b"".join(reversed(pieces))
+    lines = kept.split(b"\n")
+    last = lines.pop()
+    whole = [line + b"\n" for line in lines] + ([last] if last else [])
+    _write_bytes(iter(whole[-count:]), out)
 
 
-def _grep(data: bytes, matcher: _Matcher, number: bool, offset: bool, out: _Output) -> None:
+def _write_bytes(pieces: Iterator[bytes], out: _Output) -> None:
+    # Decode incrementally: a multi-byte character may be split between two pieces.
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    for piece in pieces:
+        out.write(decoder.decode(piece))
+        if out.full:
+            return
+    out.write(decoder.decode(b"", final=True))
+
+
+def _grep(reader: _Reader, matcher: _Matcher, number: bool, offset: bool, out: _Output) -> None:
     position = 0
-    for index, raw in enumerate(_lines(data), start=1):
-        text = _decode(raw[:-1] if raw.endswith(b"\n") else raw)
-        if matcher.search(text):
-            prefix = (f"{index}:" if number else "") + (f"{position}:" if offset else "")
-            out.write(prefix + text + "\n")
-            if out.full:
-                return
-        position += len(raw)
+    try:
+        for index, raw in enumerate(reader.lines(), start=1):
+            text = _decode(raw[:-1] if raw.endswith(b"\n") else raw)
+            if matcher.search(text):
+                prefix = (f"{index}:" if number else "") + (f"{position}:" if offset else "")
+                out.write(prefix + text + "\n")
+                if out.full:
+                    return
+            position += len(raw)
+    except _TooMuchWork:
+        out.write(MATCH_WORK_MARKER)
 
 
 # --- ls ----------------------------------------------------------------------------------------
@@ -615,6 +750,10 @@ _UNSUPPORTED_ESCAPES = set("(){}|+?<>bBwWsS'`123456789")
 _DFA_CACHE_LIMIT = 1 << 16
 
 
+class _TooMuchWork(Exception):
+    """A ``grep`` spent ``MAX_MATCH_WORK``: stop matching (internal, never leaves this module)."""
+
+
 def _bad_pattern(pattern: str, reason: str) -> InvalidArgumentError:
     return InvalidArgumentError(f"unsupported grep pattern {pattern!r}: {reason}")
 
@@ -699,8 +838,10 @@ class _Matcher:
         anchored_end: bool,
         literal: str | None,
         ignore_case: bool,
+        work_limit: int = MAX_MATCH_WORK,
     ) -> None:
         self._atoms = atoms
+        self._work_limit = work_limit
         self._star = sum(1 << i for i, atom in enumerate(atoms) if atom.starred)
         self._accept = 1 << len(atoms)
         self._anchored_start = anchored_start
@@ -711,6 +852,13 @@ class _Matcher:
         self._masks: dict[str, int] = {}
         self._rows: dict[int, dict[str, int]] = {}  # state -> character -> next state
         self._cached = 0
+        self._work = 0  # pattern-position steps spent on building masks and DFA rows
+
+    def _spend(self) -> None:
+        # Each new mask or DFA step costs one pass over the pattern's positions.
+        self._work += len(self._atoms) + 1
+        if self._work > self._work_limit:
+            raise _TooMuchWork
 
     def _closure(self, states: int) -> int:
         # A starred atom may match nothing: reaching it also reaches the next position.
@@ -723,6 +871,7 @@ class _Matcher:
     def _mask(self, ch: str) -> int:
         mask = self._masks.get(ch)
         if mask is None:
+            self._spend()
             variants = {ch, ch.lower(), ch.upper()} if self._ignore_case else {ch}
             mask = sum(
                 1 << i
@@ -742,6 +891,7 @@ class _Matcher:
         return row
 
     def _step(self, states: int, ch: str) -> int:
+        self._spend()
         moved = states & self._mask(ch)
         nxt = ((moved & ~self._star) << 1) | (moved & self._star)
         if not self._anchored_start:
@@ -780,7 +930,7 @@ class _Matcher:
         return bool(states & self._accept)
 
 
-def _compile(pattern: str, ignore_case: bool) -> _Matcher:
+def _compile(pattern: str, ignore_case: bool, work_limit: int = MAX_MATCH_WORK) -> _Matcher:
     """Compile a basic regular expression of the supported subset."""
     anchored_start = pattern.startswith("^")
     body_start = 1 if anchored_start else 0
@@ -824,4 +974,4 @@ def _compile(pattern: str, ignore_case: bool) -> _Matcher:
                 literal_chars.append(c)
         i += 1
     literal = "".join(literal_chars) if literal_chars is not None else None
-    return _Matcher(atoms, anchored_start, anchored_end, literal, ignore_case)
+    return _Matcher(atoms, anchored_start, anchored_end, literal, ignore_case, work_limit)

@@ -24,6 +24,7 @@ from flare_core._errors import (
     InvalidArgumentError,
     InvalidTarget,
 )
+from flare_core._nesting import NestingTooDeep, decode_json
 from flare_core._policy import require_study_role
 from flare_core._principal import Principal
 
@@ -190,7 +191,9 @@ def parse_registry(data: bytes) -> StudyRegistry:
             ``format_version``, wrongly typed parts, or a site listed under two orgs.
     """
     try:
-        config = msgspec.json.decode(data)
+        config = decode_json(data, "study registry")
+    except NestingTooDeep as exc:
+        raise StudyRegistryError(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise StudyRegistryError(f"study registry is not valid JSON: {exc}") from None
     return _registry_from_config(config)

@@ -27,16 +27,19 @@ class DiskFileTree:
 
     Args:
         root: the directory (created when missing).
+        display: what ``pwd`` prints for it: a virtual path, so no user learns where the
+            server keeps its state on disk (issue 10).
     """
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, display: str = "/workspace") -> None:
         os.makedirs(root, exist_ok=True)
         self._root = os.path.realpath(root)
+        self._display = display
         self._lock = threading.Lock()  # appends from engine timers vs. reads from requests
 
     def display_root(self) -> str:
-        """The workspace's absolute path, as ``pwd`` prints it."""
-        return self._root
+        """What ``pwd`` prints: the virtual ``/workspace/<site>``, never the real path."""
+        return self._display
 
     def _inside(self, path: str) -> str | None:
         """The real path of workspace path ``path``, or None when it would leave the root."""
@@ -73,13 +76,18 @@ class DiskFileTree:
                 names.append(name)
         return sorted(names)
 
-    def read(self, path: str) -> bytes:
-        """The content of file ``path``. Raises FileNotFoundError when absent or outside."""
+    def read(self, path: str, offset: int = 0, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all when negative) of file ``path`` from ``offset``.
+
+        Raises:
+            FileNotFoundError: absent or outside the workspace.
+        """
         full = self._inside(path)
         if full is None or not os.path.isfile(full):
             raise FileNotFoundError(path)
         with self._lock, open(full, "rb") as source:
-            return source.read()
+            source.seek(max(0, offset))
+            return source.read(size)
 
     # --- writers (the engine's side) --------------------------------------------------------
 
@@ -161,7 +169,9 @@ class DiskWorkspaces:
         with self._lock:
             tree = self._trees.get(site)
             if tree is None:
-                tree = self._trees[site] = DiskFileTree(os.path.join(self._root, site))
+                tree = self._trees[site] = DiskFileTree(
+                    os.path.join(self._root, site), display=f"/workspace/{site}"
+                )
             return tree
 
     def sites(self) -> list[str]:

@@ -3,9 +3,13 @@
 Reading (``open_zip``) checks the central directory before anything is extracted or hashed:
 entry count, per-entry and total uncompressed size, compression ratio (zip bombs), member names
 (``flare_core._archive.is_safe_member``: no absolute paths, ``..``, backslashes, drive letters),
-symlink entries, encrypted entries and duplicate names. The result is a
-``flare_core._archive.ArchiveView``; member streams can never yield more than the declared
-size, because ``zipfile`` stops at it and checks the CRC.
+symlink entries, encrypted entries, duplicate names, compression methods other than stored and
+deflate, and the whole archive's expansion ratio (400 members of 1 MiB of zeros each pass any
+per-member floor). The result is a ``flare_core._archive.ArchiveView`` whose member streams
+inflate the raw data themselves and check it as they go: a member that inflates past its
+declared size, ends short of it, or fails its CRC raises ``UnsafeZipError`` (a ``ValueError``)
+- ``zipfile`` alone would stop at the declared size and accept whatever CRC matches that
+prefix, so a lying header could smuggle data another unzip tool would expand.
 
 Writing (``stream_zip``) produces an archive incrementally from lazily read members, so a
 download is never whole in memory.
@@ -13,9 +17,11 @@ download is never whole in memory.
 
 from __future__ import annotations
 
+import copy
 import io
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
@@ -56,7 +62,9 @@ class ZipLimits:
         max_total_size: largest sum of uncompressed sizes, bytes.
         max_ratio: largest uncompressed/compressed ratio of a member; only checked for members
             bigger than ``ratio_floor`` (tiny members compress arbitrarily well legitimately).
-        ratio_floor: members up to this many uncompressed bytes skip the ratio check.
+        ratio_floor: members up to this many uncompressed bytes skip the ratio check; the
+            whole archive's ratio (total uncompressed over total compressed) is checked once
+            it expands past this many bytes.
     """
 
     max_entries: int = 10_000
@@ -75,11 +83,19 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return info.create_system == 3 and stat.S_ISLNK(mode)
 
 
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+"""The compression methods members may use (what job folders are zipped with)."""
+
+_INFLATE_STEP = 4 * CHUNK_SIZE
+"""The most bytes one inflate step produces: a bomb's chunk cannot balloon in memory."""
+
+
 def _check(infos: Sequence[zipfile.ZipInfo], limits: ZipLimits) -> None:
     if len(infos) > limits.max_entries:
         raise UnsafeZipError(f"archive has {len(infos)} entries; at most {limits.max_entries}")
     seen: set[str] = set()
     total = 0
+    compressed = 0
     for info in infos:
         name = info.filename
         if not is_safe_member(name):
@@ -91,6 +107,11 @@ def _check(infos: Sequence[zipfile.ZipInfo], limits: ZipLimits) -> None:
             raise UnsafeZipError(f"symbolic link member {name!r} is not allowed")
         if info.flag_bits & 0x1:
             raise UnsafeZipError(f"encrypted member {name!r} is not allowed")
+        if info.compress_type not in _METHODS:
+            raise UnsafeZipError(
+                f"member {name!r} uses compression method {info.compress_type}; "
+                "only stored and deflate are allowed"
+            )
         if info.file_size > limits.max_entry_size:
             raise UnsafeZipError(
                 f"member {name!r} is {info.file_size} bytes; at most {limits.max_entry_size}"
@@ -100,8 +121,24 @@ def _check(infos: Sequence[zipfile.ZipInfo], limits: ZipLimits) -> None:
         ):
             raise UnsafeZipError(f"member {name!r} has a suspicious compression ratio")
         total += info.file_size
+        compressed += info.compress_size
         if total > limits.max_total_size:
             raise UnsafeZipError(f"archive expands to more than {limits.max_total_size} bytes")
+    if total > limits.ratio_floor and total > limits.max_ratio * max(compressed, 1):
+        raise UnsafeZipError(
+            f"archive expands {total // max(compressed, 1)} times its compressed size; "
+            f"at most {limits.max_ratio:g}"
+        )
+
+
+def _raw(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
+    """A copy of ``info`` that makes ``zipfile`` hand out the member's raw bytes unchecked (the
+    CRC is of the inflated bytes: ``_stream`` checks it)."""
+    raw = copy.copy(info)
+    raw.compress_type = zipfile.ZIP_STORED
+    raw.file_size = info.compress_size
+    del raw.CRC
+    return raw
 
 
 class ZipArchiveView:
@@ -126,12 +163,35 @@ class ZipArchiveView:
         return self._stream(info)
 
     def _stream(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        name, declared = info.filename, info.file_size
+        inflate = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+        produced = 0
+        crc = 0
         try:
-            with self._zf.open(info) as member:
+            with self._zf.open(_raw(info)) as member:
                 while chunk := member.read(CHUNK_SIZE):
-                    yield chunk
-        except zipfile.BadZipFile as exc:
-            raise UnsafeZipError(f"corrupt member {info.filename!r}: {exc}") from exc
+                    data = chunk
+                    while data:
+                        if inflate is None:
+                            out, data = data, b""
+                        else:
+                            step = min(_INFLATE_STEP, declared - produced + 1)
+                            out = inflate.decompress(data, step)
+                            data = inflate.unconsumed_tail
+                        produced += len(out)
+                        if produced > declared:
+                            raise UnsafeZipError(
+                                f"member {name!r} inflates past its declared {declared} bytes"
+                            )
+                        crc = zlib.crc32(out, crc)
+                        if out:
+                            yield out
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise UnsafeZipError(f"corrupt member {name!r}: {exc}") from exc
+        if (inflate is not None and not inflate.eof) or produced != declared:
+            raise UnsafeZipError(f"corrupt member {name!r}: shorter than its declared size")
+        if crc != info.CRC:
+            raise UnsafeZipError(f"corrupt member {name!r}: bad CRC-32")
 
     def close(self) -> None:
         """Release the underlying file object."""

@@ -6,8 +6,8 @@ in-memory fake, the HTTP/WebSocket server and the tests all run this same code.
 
 Thread safety: every call takes the ``Lock`` port (re-entrant) around state mutation; job
 events are delivered to subscribers after the lock is released. Slow work that touches no
-shared state - reading an upload, hashing API keys and job content, streaming a download - runs
-outside the lock.
+shared state - reading an upload, hashing API keys and job content, streaming a download, a
+shell command's file work (a handler's ``OutsideLock`` reply) - runs outside the lock.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from flare_core._principal import Grant, Principal
 from flare_core._replies import Ok, Problem, Reply
 from flare_core._service import _downloads, _sessions
 from flare_core._service._config import ServiceConfig, UserConfig
-from flare_core._service._core import ServiceCore, SiteInfo
+from flare_core._service._core import OutsideLock, ServiceCore, SiteInfo
 from flare_core._service._credentials import hash_api_key
 from flare_core._service._dispatch import HANDLERS
 from flare_core._service._scheduler import EngineCallbacks, schedule, schedule_now
 from flare_core._service._submit import submit_job
-from flare_core._service.ports import ServicePorts
+from flare_core._service.ports import NullLock, ServicePorts
 from flare_core._studies import Study, StudyRegistry, dump_registry, parse_registry
 from flare_core._validation import TARGET_NAME_PATTERN
 
@@ -104,6 +104,9 @@ class AdminService:
                 with core.guard():
                     core.require_running()
                     value = handler(core, principal, command)
+                if isinstance(value, OutsideLock):
+                    with core.ports.slow_work if value.serial else NullLock():
+                        value = value.work()
         except Exception as exc:  # the reply carries the failure; the caller re-raises it
             return Problem.from_exception(exc)
         return Ok(value=value)
@@ -156,6 +159,15 @@ class AdminService:
         digest = hash_api_key(api_key, salt, n=self._core.config.scrypt_n)
         with self._core.guard():
             self._core.users[name] = UserConfig(name=name, org=org, role=role, api_key_hash=digest)
+
+    def remove_user(self, name: str) -> bool:
+        """Remove an admin user; their open sessions end at their next request.
+
+        Returns:
+            False when there was no such user.
+        """
+        with self._core.guard():
+            return self._core.users.pop(name, None) is not None
 
     def connect_site(self, name: str, org: str, version: str | None = None) -> None:
         """A client site (re)connects; SUBMITTED jobs that can now run are dispatched.

@@ -32,9 +32,33 @@ from flare_core._service._credentials import hash_api_key
 from flare_core._service.ports import ServicePorts
 from flare_core._studies import StudyRegistry, narrow_client_targets
 
-__all__ = ["PendingDownload", "ServiceCore", "SiteInfo", "deploy_apps", "job_blob_prefix"]
+__all__ = [
+    "OutsideLock",
+    "PendingDownload",
+    "ServiceCore",
+    "SiteInfo",
+    "deploy_apps",
+    "job_blob_prefix",
+]
 
 JOB_ARCHIVE = "job.zip"
+
+
+class OutsideLock:
+    """A handler's reply still to be computed, after the service lock is released.
+
+    A handler returns one when the rest of its work only reads thread-safe ports but may take
+    long (a shell command reading a site's files, a long listing): run under the lock, it
+    would stall every other user (issue 10). ``AdminService.handle`` calls ``work()`` once the
+    lock is free; ``serial`` work (CPU-heavy) also holds the ``slow_work`` port, so at most
+    one such job competes with the server's event loop at a time.
+    """
+
+    __slots__ = ("serial", "work")
+
+    def __init__(self, work: Callable[[], Any], *, serial: bool = True) -> None:
+        self.work = work
+        self.serial = serial
 
 
 def job_blob_prefix(job_id: str) -> str:

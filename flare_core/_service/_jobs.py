@@ -29,9 +29,9 @@ from flare_core._lifecycle import (
     is_terminal,
     plan_abort,
 )
-from flare_core._listing import normalize_study, select_jobs
+from flare_core._listing import check_limit, normalize_study, select_jobs
 from flare_core._principal import Principal
-from flare_core._service._core import JOB_ARCHIVE, ServiceCore, job_blob_prefix
+from flare_core._service._core import JOB_ARCHIVE, OutsideLock, ServiceCore, job_blob_prefix
 from flare_core._service._scheduler import delete_job_now, schedule
 from flare_core._timefmt import iso_utc
 from flare_core._tokens import TokenScope, resolve_for_listing, tombstone, validate_submit_token
@@ -62,9 +62,17 @@ CLONE_KEYS = (
 )
 
 
-def list_jobs(core: ServiceCore, principal: Principal, command: ListJobs) -> list[dict[str, Any]]:
-    """The caller's study's jobs, filtered, ordered and shaped (reference §4.2, §2.6)."""
+def list_jobs(
+    core: ServiceCore, principal: Principal, command: ListJobs
+) -> list[dict[str, Any]] | OutsideLock:
+    """The caller's study's jobs, filtered, ordered and shaped (reference §4.2, §2.6).
+
+    A listing of the study reads and renders outside the service lock (the stores are
+    thread-safe; each query is one consistent snapshot): a long detailed listing must not
+    make every other user's call wait (issue 10, fairness).
+    """
     core.authorize(principal, command.right)
+    check_limit(command.limit)  # the wire bounds it too; a Backend caller may not have
     jobs = core.ports.jobs
     if command.submit_token is not None:
         token = validate_submit_token(command.submit_token)
@@ -74,7 +82,12 @@ def list_jobs(core: ServiceCore, principal: Principal, command: ListJobs) -> lis
         job_id = resolve_for_listing(record, exists)
         found = None if job_id is None else jobs.get(job_id)
         candidates = [] if found is None else [found]
-    else:
+        return select_jobs(
+            candidates, command, study=principal.study, caller_name=principal.name, now=core.now()
+        )
+    now = core.now()
+
+    def listing() -> list[dict[str, Any]]:
         candidates = jobs.query(
             study=principal.study,
             id_prefix=command.id_prefix,
@@ -82,9 +95,11 @@ def list_jobs(core: ServiceCore, principal: Principal, command: ListJobs) -> lis
             # The store may cut to the newest N only when no later filter drops rows.
             newest=None if command.mine_only else command.limit,
         )
-    return select_jobs(
-        candidates, command, study=principal.study, caller_name=principal.name, now=core.now()
-    )
+        return select_jobs(
+            candidates, command, study=principal.study, caller_name=principal.name, now=now
+        )
+
+    return OutsideLock(listing, serial=False)
 
 
 def get_job_meta(core: ServiceCore, principal: Principal, command: GetJobMeta) -> dict[str, Any]:

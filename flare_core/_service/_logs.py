@@ -54,7 +54,10 @@ def _read_log(core: ServiceCore, job_id: str, site: str, file: str) -> str | Non
         stat = tree.stat(f"{job_id}/{file}")
         if stat is not None and stat.kind == "file":
             try:
-                return _render(*_tail([tree.read(f"{job_id}/{file}")], cap), cap)
+                # Only the last ``cap`` bytes are read: a huge log costs no more than that.
+                data = tree.read(f"{job_id}/{file}", max(0, stat.size - cap))
+                kept, cut = _tail([data], cap)
+                return _render(kept, cut or stat.size > cap, cap)
             except (OSError, KeyError):
                 pass  # deleted between stat and read: look in the archive instead
     prefix = job_blob_prefix(job_id)

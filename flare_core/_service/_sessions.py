@@ -2,9 +2,11 @@
 
 A session is created by ``login`` (API key checked, study bound for good) and named by an
 opaque bearer token; the store keeps only the token's digest. Every request authenticates the
-token and refreshes the idle timer; a session idle for longer than ``idle_timeout`` (measured on
-``Clock.monotonic()``, no timers needed) is removed and reported as ``SessionExpired``, after
-which the token is simply unknown. Sessions nobody came back to are purged at a later login,
+token, re-checks that the rights granted at login still hold (user, org, role, study
+membership: a revocation takes effect on the next request) and refreshes the idle timer; a
+session idle for longer than ``idle_timeout`` (measured on ``Clock.monotonic()``, no timers
+needed) or revoked is removed and reported as ``SessionExpired``, after which the token is
+simply unknown. Sessions nobody came back to are purged at a later login,
 once idle for a week (or twice the idle timeout, if longer).
 """
 
@@ -17,7 +19,7 @@ from flare_core._principal import Grant, Principal
 from flare_core._service._core import ServiceCore
 from flare_core._service._credentials import verify_api_key
 from flare_core._service.ports import SessionRecord
-from flare_core._studies import check_login_study
+from flare_core._studies import DEFAULT_STUDY, check_login_study
 
 __all__ = ["EXPIRED_MESSAGE", "authenticate", "end_session", "login", "logout"]
 
@@ -83,8 +85,30 @@ def authenticate(core: ServiceCore, token: str) -> Principal:
         if now - record.last_seen > core.config.idle_timeout:
             core.ports.sessions.remove(session_id)
             raise SessionExpired(EXPIRED_MESSAGE)
+        revoked = _revoked(core, record.principal)
+        if revoked is not None:
+            core.ports.sessions.remove(session_id)
+            raise SessionExpired(f"Your session was revoked: {revoked}.")
         core.ports.sessions.put(msgspec.structs.replace(record, last_seen=now))
         return record.principal
+
+
+def _revoked(core: ServiceCore, principal: Principal) -> str | None:
+    """Why a session may no longer act, or None: the rights it was granted at login must
+    still hold at every request (issue 10: a user removed from a study kept listing its
+    jobs). The user must still exist with the same org and role, and still be a member of
+    the session's study; a client that logs in again gets whatever rights are current."""
+    account = core.users.get(principal.name)
+    if account is None:
+        return f"user '{principal.name}' was removed"
+    if (account.org, account.role) != (principal.org, principal.role):
+        return f"the org or role of user '{principal.name}' changed"
+    if principal.study != DEFAULT_STUDY:
+        try:
+            check_login_study(core.registry(), principal.study, principal.name)
+        except AuthenticationError:
+            return f"user '{principal.name}' is no longer a member of study '{principal.study}'"
+    return None
 
 
 def logout(core: ServiceCore, token: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from flare_core._commands import DisableClient, EnableClient, RemoveClient, ShellCommand
 from flare_core._errors import InvalidArgumentError, InvalidTarget, NoClientsAvailable
 from flare_core._principal import Principal
-from flare_core._service._core import ServiceCore
+from flare_core._service._core import OutsideLock, ServiceCore
 from flare_core._service._scheduler import schedule
 from flare_core._shell import run_shell
 
@@ -80,17 +80,25 @@ def enable_client(core: ServiceCore, principal: Principal, command: EnableClient
     return {"clients": [row]}
 
 
-def run_shell_command(core: ServiceCore, principal: Principal, command: ShellCommand) -> str:
+def run_shell_command(
+    core: ServiceCore, principal: Principal, command: ShellCommand
+) -> OutsideLock:
     """Run ``ls``/``cat``/``head``/``tail``/``grep``/``pwd`` in a site's workspace.
 
+    The right is checked before the target, so a user without it cannot tell which sites
+    exist (403 either way, issue 10). The checks run under the service lock; the file work
+    runs after it is released (the returned ``OutsideLock``), so a large file or a costly
+    pattern never stalls other users.
+
     Raises:
-        InvalidTarget: not ``server`` nor a connected, enrolled client.
         AuthorizationError: the policy denies the verb.
-        InvalidArgumentError: the options or file break the reference's rules.
+        InvalidTarget: not ``server`` nor a connected, enrolled client.
+        InvalidArgumentError: the options or file break the reference's rules (raised by
+            the deferred work).
     """
-    site = core.resolve_site(principal, command.target)
     core.authorize(principal, command.verb)
+    site = core.resolve_site(principal, command.target)
     tree = core.ports.workspaces.tree(site)
     if tree is None:
         raise InvalidTarget(f"invalid target: {command.target}")
-    return run_shell(command, tree)
+    return OutsideLock(lambda: run_shell(command, tree))

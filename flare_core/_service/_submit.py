@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from flare_core._archive import verify_members
 from flare_core._commands import SubmitJob
 from flare_core._errors import InternalError
 from flare_core._jobdef import (
@@ -75,6 +76,7 @@ def submit_job(
     try:
         core.ports.blobs.write(staging + JOB_ARCHIVE, upload)
         archive = core.ports.blobs.archive(staging + JOB_ARCHIVE)
+        verify_members(archive)  # every CRC and real size, before anything reads a member
         jobdef = validate_job_definition(archive, command.folder_name)
         digest = content_hash(archive) if token is not None else ""
         with core.guard():

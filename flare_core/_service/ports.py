@@ -415,6 +415,9 @@ class ServicePorts:
         timers: when given (and ``ServiceConfig.dispatch_delay > 0``), scheduling passes run
             that long after their trigger, as a real scheduler's tick does, so a new job is
             observably SUBMITTED first; without timers they run at once.
+        slow_work: held around a handler's ``OutsideLock`` work (shell file reads, bounded
+            but CPU-heavy); a ``threading.Lock()`` lets only one run at a time, so one worker
+            thread at most competes with the server's event loop for the GIL.
     """
 
     clock: Clock
@@ -430,3 +433,4 @@ class ServicePorts:
     workspaces: Workspaces
     lock: Lock = field(default_factory=NullLock)
     timers: Timers | None = None
+    slow_work: Lock = field(default_factory=NullLock)

@@ -51,6 +51,7 @@ from flare_core import (
     Shutdown,
     SubmitJob,
 )
+from flare_core._nesting import MAX_NESTING, NestingTooDeep, check_nesting
 
 __all__ = [
     "PROBLEM_HTTP_STATUS",
@@ -151,16 +152,25 @@ class Codec:
         return self._encode(message)
 
     def decode_command(self, data: bytes) -> AnyCommand:
-        """Decode a command, raising ``WireError`` on malformed or mistyped input."""
+        """Decode a command, raising ``WireError`` on malformed or mistyped input, or input
+        nested deeper than ``MAX_NESTING`` (a config value may hold any JSON)."""
         try:
-            return self._command(data)
+            command = self._command(data)
+            check_nesting(command, "command")
+        except RecursionError:
+            raise WireError(f"malformed command: nested deeper than {MAX_NESTING} levels") from None
+        except NestingTooDeep as exc:
+            raise WireError(f"malformed command: {exc}") from None
         except msgspec.DecodeError as exc:
             raise WireError(f"malformed command: {exc}") from exc
+        return command
 
     def decode_reply(self, data: bytes) -> AnyReply:
         """Decode a reply, raising ``WireError`` on malformed or mistyped input."""
         try:
             return self._reply(data)
+        except RecursionError:
+            raise WireError(f"malformed reply: nested deeper than {MAX_NESTING} levels") from None
         except msgspec.DecodeError as exc:
             raise WireError(f"malformed reply: {exc}") from exc
 
@@ -168,6 +178,8 @@ class Codec:
         """Decode a job event, raising ``WireError`` on malformed or mistyped input."""
         try:
             return self._event(data)
+        except RecursionError:
+            raise WireError(f"malformed event: nested deeper than {MAX_NESTING} levels") from None
         except msgspec.DecodeError as exc:
             raise WireError(f"malformed event: {exc}") from exc
 

@@ -294,6 +294,10 @@ class FakeFlare:
         """Keep a job RUNNING (once started) until ``release_job``; may precede the start."""
         self._system.engine.hold_job(job_id)
 
+    def hold_jobs_named(self, name: str) -> None:
+        """Keep every job named ``name`` RUNNING from its launch until ``release_job``."""
+        self._system.engine.hold_jobs_named(name)
+
     def release_job(self, job_id: str) -> None:
         """Let a held job run on to its planned end (at once if that has passed)."""
         self._system.engine.release_job(job_id)

@@ -155,6 +155,10 @@ class ServedSystem:
         """Keep a job RUNNING until released (may precede its launch)."""
         self.engine.hold_job(job_id)
 
+    def hold_jobs_named(self, name: str) -> None:
+        """Keep every job named ``name`` RUNNING from its launch until released."""
+        self.engine.hold_jobs_named(name)
+
     def release_job(self, job_id: str) -> None:
         """Let a held job run to its planned end."""
         self.engine.release_job(job_id)

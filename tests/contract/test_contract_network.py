@@ -85,6 +85,9 @@ class ServedHarness:
     def hold_job(self, job_id: str) -> None:
         self.served.hold_job(job_id)
 
+    def hold_jobs_named(self, name: str) -> None:
+        self.served.hold_jobs_named(name)
+
     def release_job(self, job_id: str) -> None:
         self.served.release_job(job_id)
 

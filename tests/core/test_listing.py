@@ -279,10 +279,14 @@ def test_sorted_by_submit_time_missing_counts_as_zero() -> None:
     assert ids(select(metas, reverse=True)) == ["late", "early", "none"]
 
 
-def test_equal_submit_times_keep_store_order_in_both_directions() -> None:
+def test_equal_submit_times_are_a_total_order_and_reverse_is_exact() -> None:
+    # Issue 10, item 10: ties go by the store's (submission) order, and reverse=True is the
+    # exact reverse, also when a limit cuts the list.
     metas = [meta("x"), meta("y"), meta("z")]
     assert ids(select(metas)) == ["x", "y", "z"]
-    assert ids(select(metas, reverse=True)) == ["x", "y", "z"]
+    assert ids(select(metas, reverse=True)) == ["z", "y", "x"]
+    assert ids(select(metas, limit=2)) == ["y", "z"]
+    assert ids(select(metas, limit=2, reverse=True)) == ["z", "y"]
 
 
 def test_limit_keeps_the_newest_in_both_orders() -> None:
@@ -345,8 +349,8 @@ def _model(jobs: list[dict[str, Any]], command: ListJobs, study: str, caller: st
         kept.append(job)
     # Stable ranking by submit time, missing as 0.
     ranked = sorted(kept, key=lambda j: float(j["submit"] or 0))
-    if command.reverse:
-        ranked = sorted(kept, key=lambda j: -float(j["submit"] or 0))
+    if command.reverse:  # the exact reverse, ties included
+        ranked = ranked[::-1]
     if command.limit:
         ranked = ranked[: command.limit] if command.reverse else ranked[-command.limit :]
     return [j["job_id"] for j in ranked]

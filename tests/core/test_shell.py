@@ -65,11 +65,11 @@ class Tree:
         }
         return sorted(names, reverse=True)  # any order: run_shell sorts
 
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, offset: int = 0, size: int = -1) -> bytes:
         self.reads.append(path)
         data = self.entries[path]
         assert data is not None
-        return data
+        return data[offset:] if size < 0 else data[offset : offset + size]
 
 
 TREE = Tree(

@@ -65,3 +65,13 @@ def test_newest_equals_the_tail_of_the_full_query(store: JobStore) -> None:
         store.add(_job(i, when=100.0))
     full = store.query(study="default")
     assert store.query(study="default", newest=3) == full[-3:]
+
+
+def test_equal_submit_times_keep_submission_order(store: JobStore) -> None:
+    # Issue 10, item 10: ties go by insertion (the submission sequence) in every store,
+    # whatever the job ids, so a listing is a total order that reverses exactly.
+    for i in (9, 2, 5):
+        store.add(_job(i, when=100.0))
+    store.update(str(uuid.UUID(int=2, version=4)), {"status": "RUNNING"})  # keeps its place
+    assert _ids(store.query(study="default")) == [9, 2, 5]
+    assert _ids(store.query(study="default", newest=2)) == [2, 5]

@@ -380,3 +380,19 @@ def test_close_stops_everything(jobs: JobFolders) -> None:
 def test_repr_names_the_system() -> None:
     with FakeFlare(name="shown") as fake:
         assert "shown" in repr(fake)
+
+
+def test_jobs_submitted_at_one_instant_list_in_a_total_order(
+    session: Session, jobs: JobFolders
+) -> None:
+    # Issue 10, item 10: no clock advance between the submits, so every submit time ties.
+    submitted = [_submit(session, jobs) for _ in range(3)]
+    forward = [row["job_id"] for row in session.list_jobs()]
+    backward = [row["job_id"] for row in session.list_jobs(reverse=True)]
+    assert forward == submitted
+    assert backward == submitted[::-1]
+    assert [row["job_id"] for row in session.list_jobs(limit=2)] == submitted[1:]
+    assert [row["job_id"] for row in session.list_jobs(limit=2, reverse=True)] == [
+        submitted[2],
+        submitted[1],
+    ]

@@ -203,6 +203,8 @@ class LoopbackProxy:
         self._pairs.add(pair)
         try:
             await asyncio.gather(self._up(pair, reader), self._down(pair, up_reader))
+        except ConnectionError:
+            pass  # a peer (or a cut) reset the connection mid-write: the pair is done
         finally:
             pair.reset()
             self._pairs.discard(pair)

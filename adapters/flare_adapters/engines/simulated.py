@@ -3,8 +3,8 @@
 Each launched job "runs" on the server and its client sites for a virtual duration, writing an
 NVFlare-like workspace on every site (``<job_id>/log.txt`` with clock timestamps, a result file,
 ``error_log.txt`` on failure), then reports its terminal status to the service. A control API
-(``finish_job``, ``fail_job``, ``hold_job``, ``release_job``, ``set_duration``) lets tests and
-FakeFlare steer it.
+(``finish_job``, ``fail_job``, ``hold_job``, ``hold_jobs_named``, ``release_job``,
+``set_duration``) lets tests and FakeFlare steer it.
 
 The job's own configs shape the simulation a little, so realistic job-folder variants behave
 as they would on NVFlare:
@@ -34,6 +34,7 @@ import msgspec
 from flare_core._archive import ArchiveView, split_wrapper
 from flare_core._errors import InvalidArgumentError
 from flare_core._lifecycle import JobStatus, is_terminal
+from flare_core._nesting import decode_json
 from flare_core._service.ports import EngineListener, JobLaunch
 
 __all__ = ["SimulatedEngine", "TimerClock", "WritableTree", "WritableWorkspaces", "plan_run"]
@@ -121,8 +122,8 @@ def _read_json(archive: ArchiveView, name: str) -> Any:
     if archive.size(name) > _MAX_CONFIG_BYTES:
         return None
     try:
-        return msgspec.json.decode(b"".join(archive.open(name)))
-    except msgspec.DecodeError:
+        return decode_json(b"".join(archive.open(name)), name)
+    except (msgspec.DecodeError, InvalidArgumentError):
         return None
 
 
@@ -207,6 +208,8 @@ class SimulatedEngine:
         self._listener: EngineListener | None = None
         self._runs: dict[str, _Run] = {}
         self._hold_requests: set[str] = set()
+        self._held_names: set[str] = set()
+        self._released_early: set[str] = set()  # released before launch: no name hold
         self._site_log_config: dict[str, str] = {}
         self._resources = dict(resources or {"num_of_gpus": 0, "mem_per_gpu_in_GiB": 0})
         self.set_duration(duration)
@@ -231,7 +234,11 @@ class SimulatedEngine:
         with self._lock:
             if launch.job_id in self._runs:
                 raise RuntimeError(f"job {launch.job_id} is already deployed")
-            run.held = launch.job_id in self._hold_requests
+            by_name = launch.name in self._held_names
+            run.held = launch.job_id in self._hold_requests or (
+                by_name and launch.job_id not in self._released_early
+            )
+            self._released_early.discard(launch.job_id)
             self._hold_requests.discard(launch.job_id)
             self._runs[launch.job_id] = run
         for site in run.participants():
@@ -357,12 +364,26 @@ class SimulatedEngine:
                 run.cancel()
                 run.cancel = None
 
+    def hold_jobs_named(self, name: str) -> None:
+        """Keep every job named ``name`` RUNNING from its launch until ``release_job``.
+
+        A test learns a job's id only when its submit returns, and on a real clock the job may
+        have ended by then; holding by name (a name the test made unique) holds it before the
+        submit is even sent, so no test has to race a job's end.
+        """
+        with self._lock:
+            self._held_names.add(name)
+
     def release_job(self, job_id: str) -> None:
         """Let a held job run on; it ends at its planned time, or at once if that has passed."""
         with self._lock:
             self._hold_requests.discard(job_id)
             run = self._runs.get(job_id)
-            if run is None or not run.held:
+            if run is None:
+                if self._held_names:
+                    self._released_early.add(job_id)
+                return
+            if not run.held:
                 return
             run.held = False
             end_at = run.end_at

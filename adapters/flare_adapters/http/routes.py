@@ -36,6 +36,7 @@ import msgspec
 
 import flare_core as fc
 from flare_core._errors import InvalidArgumentError
+from flare_core._nesting import decode_json
 
 __all__ = [
     "API_PREFIX",
@@ -358,7 +359,7 @@ def request_to_command(
                 values[key] = text
     elif body:
         try:
-            decoded = msgspec.json.decode(body)
+            decoded = decode_json(body, "JSON body")
         except msgspec.DecodeError as exc:
             raise InvalidArgumentError(f"malformed JSON body: {exc}") from None
         if not isinstance(decoded, dict):

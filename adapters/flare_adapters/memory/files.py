@@ -76,13 +76,19 @@ class MemoryFileTree:
             }
         return sorted(names)
 
-    def read(self, path: str) -> bytes:
-        """The content of file ``path``. Raises FileNotFoundError when it is not a file."""
+    def read(self, path: str, offset: int = 0, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all when negative) of file ``path`` from ``offset``.
+
+        Raises:
+            FileNotFoundError: it is not a file.
+        """
         norm = normalize_workspace_path(path)
         with self._lock:
             if norm is None or norm not in self._files:
                 raise FileNotFoundError(path)
-            return self._files[norm][0]
+            data = self._files[norm][0]
+        start = max(0, offset)
+        return data[start:] if size < 0 else data[start : start + size]
 
     # --- writers (the engine's side) --------------------------------------------------------
 

@@ -58,6 +58,7 @@ from flare_adapters.server.settings import ServerSettings
 from flare_adapters.server.uploads import UploadTooLarge, spool_stream, upload_reply
 from flare_adapters.server.ws import websocket_handler
 from flare_core._errors import AuthenticationError, InvalidArgumentError
+from flare_core._nesting import decode_json
 from flare_ports import Backend
 
 __all__ = ["build_app", "exception_response", "problem_response", "reply_response"]
@@ -192,7 +193,7 @@ async def login_handler(request: web.Request) -> web.StreamResponse:
     """``POST /v1/sessions``: log in and return the grant (201)."""
     body = await _read_json(request)
     try:
-        login = msgspec.json.decode(body or b"", type=LoginRequest)
+        login = msgspec.convert(decode_json(body or b"", "login request"), LoginRequest)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise InvalidArgumentError(f"malformed login request: {exc}") from None
     backend = request.app[BACKEND]

@@ -260,6 +260,8 @@ def load_config(root: str) -> WorkspaceConfig:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     try:
         config = msgspec.json.decode(data, type=WorkspaceConfig)
+    except RecursionError:
+        raise ConfigError(f"{CONFIG_FILE}: nested too deep") from None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ConfigError(f"{CONFIG_FILE}: {exc}") from None
     if config.format_version != 1:

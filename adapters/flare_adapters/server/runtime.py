@@ -126,6 +126,9 @@ class ServerRuntime:
                 engine=self.engine,
                 workspaces=self.workspaces,
                 lock=threading.RLock(),
+                # One CPU-heavy shell command at a time: a second would take the GIL from
+                # the event loop too and cost every other user latency (issue 10).
+                slow_work=threading.Lock(),
                 timers=self.clock,
             )
             service_config = config.service_config(package_version())

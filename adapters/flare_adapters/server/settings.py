@@ -6,7 +6,10 @@ import msgspec
 
 from flare_adapters.zipsafe import ZipLimits
 
-__all__ = ["ServerSettings"]
+__all__ = ["WS_MAX_JOB_ID_CHARS", "ServerSettings"]
+
+WS_MAX_JOB_ID_CHARS = 64
+"""The longest job id a subscription may name (job ids are 36-character UUIDs)."""
 
 _MIB = 1024 * 1024
 
@@ -27,6 +30,8 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         ws_max_in_flight: most concurrent requests on one WebSocket connection.
         ws_window: chunk frames a peer may send ahead of acknowledgement (both directions).
         ws_event_backlog: most undelivered job events kept per connection (oldest dropped).
+        ws_max_subscriptions: most job subscriptions one connection may hold (a job id is at
+            most ``WS_MAX_JOB_ID_CHARS`` characters).
         worker_threads: threads running the synchronous backend calls and file I/O.
     """
 
@@ -42,6 +47,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     ws_max_in_flight: int = 64
     ws_window: int = 8
     ws_event_backlog: int = 1000
+    ws_max_subscriptions: int = 1000
     worker_threads: int = 8
 
     def zip_limits(self) -> ZipLimits:

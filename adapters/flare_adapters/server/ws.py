@@ -43,7 +43,8 @@ re-authenticates the session (refreshing its idle timer), so an idle-expired ses
 ``session_expired`` problems; ``call`` with ``logout`` ends the session.
 
 Limits: frames larger than ``ws_max_frame_bytes`` close the connection with 1009; more than
-``ws_max_in_flight`` concurrent requests are answered ``too_many_requests``; uploads are bounded
+``ws_max_in_flight`` concurrent requests are answered ``too_many_requests``; a connection holds at
+most ``ws_max_subscriptions`` subscriptions of job ids up to 64 characters; uploads are bounded
 by ``max_upload_bytes`` and the zipsafe checks, as over HTTP. Keepalive: the server pings every
 ``ws_heartbeat`` seconds and closes a connection whose pong does not come back.
 
@@ -78,6 +79,7 @@ from flare_adapters.server.context import (
     run_sync,
 )
 from flare_adapters.server.downloads import open_archive
+from flare_adapters.server.settings import WS_MAX_JOB_ID_CHARS
 from flare_adapters.server.uploads import Spool, upload_reply
 from flare_core._errors import AuthenticationError, InvalidArgumentError
 from flare_ports.wire import Codec, WireError, json_codec, msgpack_codec
@@ -253,6 +255,9 @@ class _Connection:
                     break  # ERROR (e.g. frame too large: aiohttp already closed with 1009)
                 try:
                     frame = self._decode_frame(data)
+                except RecursionError:  # unknown keys are skipped, but still parsed
+                    await self.close(CLOSE_INVALID_PAYLOAD, "malformed frame: nested too deep")
+                    break
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                     await self.close(CLOSE_INVALID_PAYLOAD, f"malformed frame: {exc}")
                     break
@@ -367,7 +372,12 @@ class _Connection:
         """
         if self.caller is None:
             raise AuthenticationError("not logged in: send a login frame first")
-        principal = await run_sync(self.app, self.app[BACKEND].authenticate, self.caller.token)
+        try:
+            principal = await run_sync(self.app, self.app[BACKEND].authenticate, self.caller.token)
+        except (AuthenticationError, fc.SessionClosed):
+            # Expired, revoked or logged out: no more events of the session's study either.
+            self.caller = None
+            raise
         self.caller = Caller(self.caller.token, principal)
         return self.caller
 
@@ -458,6 +468,10 @@ class _Connection:
         if upload is not None:
             await run_sync(self.app, upload.spool.discard)
         self.failed_uploads.add(request_id)
+        if len(self.failed_uploads) > self.settings.ws_max_in_flight:
+            # Only remembered so their late chunks are dropped quietly: a bounded set will do
+            # (a forgotten id's late chunks get "no upload in progress" problems instead).
+            self.failed_uploads.discard(min(self.failed_uploads))
         await self.fail(request_id, exc)
 
     async def _chunk(self, frame: ClientFrame) -> None:
@@ -499,7 +513,18 @@ class _Connection:
     # --- events -----------------------------------------------------------------------------------
 
     def _subscription(self, add: bool, job_id: str | None) -> None:
+        # Every per-connection structure is bounded (issue 10: 300 subscriptions of 1 MiB job
+        # ids once held 303 MiB on one connection).
         if add:
+            if job_id is not None and len(job_id) > WS_MAX_JOB_ID_CHARS:
+                raise InvalidArgumentError(
+                    f"job id of {len(job_id)} characters; at most {WS_MAX_JOB_ID_CHARS}"
+                )
+            limit = self.settings.ws_max_subscriptions
+            if job_id not in self.subscriptions and len(self.subscriptions) >= limit:
+                raise InvalidArgumentError(
+                    f"at most {limit} subscriptions per connection; unsubscribe first"
+                )
             self.subscriptions.add(job_id)
         else:
             self.subscriptions.discard(job_id)

@@ -121,7 +121,8 @@ class SqliteJobStore:
         newest: int | None = None,
     ) -> list[dict[str, Any]]:
         """Copies of the jobs matching every given filter (prefixes case-insensitive),
-        oldest submit first; only the newest ``newest`` when given (read from the
+        oldest submit first (equal times in submission order); only the newest ``newest`` when
+        given (read from the
         ``(study, submit_time)`` index backwards, so a limited listing stays fast at any size)."""
         clauses: list[str] = []
         params: list[object] = []
@@ -138,10 +139,12 @@ class SqliteJobStore:
             params += [low, low + _TOP]
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         if newest:
-            sql = f"SELECT meta FROM jobs{where} ORDER BY submit_time DESC, job_id DESC LIMIT ?"
+            sql = f"SELECT meta FROM jobs{where} ORDER BY submit_time DESC, rowid DESC LIMIT ?"
             params.append(newest)
         else:
-            sql = f"SELECT meta FROM jobs{where} ORDER BY submit_time, job_id"
+            # Ties in submit time go by insertion (rowid): the submission sequence, as in the
+            # memory store, so listings are a total order and ``reverse`` its exact reverse.
+            sql = f"SELECT meta FROM jobs{where} ORDER BY submit_time, rowid"
         with self._db.reading() as conn:
             rows = conn.execute(sql, params).fetchall()
         if newest:

@@ -390,13 +390,18 @@ def finished_job(session: SessionSpec, jobs: JobFolders, **variant: Any) -> str:
 
 
 def running_job(harness: Harness, session: SessionSpec, jobs: JobFolders, **variant: Any) -> str:
-    """Submit a ``hello`` variant, hold it (``job_control``) and wait until it is RUNNING.
+    """Submit a ``hello`` variant held from its launch (``job_control``) and wait until it is
+    RUNNING.
+
+    The job gets a unique name that the harness holds before the submit is sent: on a real
+    clock a job may end between its submit's reply and any hold by id.
 
     Returns:
         The job id.
     """
-    job_id = session.submit_job(str(jobs.hello(**variant)))
-    harness.hold_job(job_id)
+    name = str(variant.pop("name", None) or f"held-{uuid.uuid4().hex[:12]}")
+    harness.hold_jobs_named(name)
+    job_id = session.submit_job(str(jobs.hello(name=name, **variant)))
     wait_status(session, job_id, "RUNNING")
     return job_id
 

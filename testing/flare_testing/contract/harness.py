@@ -45,6 +45,11 @@ class Harness(Protocol):
         """Keep a job RUNNING (once started) until ``release_job`` (``job_control``)."""
         ...
 
+    def hold_jobs_named(self, name: str) -> None:
+        """Keep every job named ``name`` RUNNING from its launch until ``release_job``
+        (``job_control``); called before the submit, so a real clock cannot end it first."""
+        ...
+
     def release_job(self, job_id: str) -> None:
         """Let a held job run to its normal end (``job_control``)."""
         ...

@@ -420,11 +420,18 @@ class JobLifecycleContract(ContractBase):
         meta = session.get_job_meta(session.clone_job(source))
         assert "custom_key" not in meta
 
-    @pytest.mark.flare_requires(cap.QUICK_JOBS)
-    def test_clone_of_a_finished_job_runs(self, session: SessionSpec, jobs: JobFolders) -> None:
-        source = finished_job(session, jobs)
+    @pytest.mark.flare_requires(cap.QUICK_JOBS, cap.JOB_CONTROL)
+    def test_clone_of_a_finished_job_runs(
+        self, harness: Harness, session: SessionSpec, jobs: JobFolders
+    ) -> None:
+        name = f"clone-{uuid.uuid4().hex[:12]}"
+        source = finished_job(session, jobs, name=name)
+        # The clone keeps the source's name: held by it, the clone cannot end on a real clock
+        # before the test has seen it live.
+        harness.hold_jobs_named(name)
         clone = session.clone_job(source)
         assert session.get_job_meta(clone)["status"] in LIVE
+        harness.release_job(clone)
         assert session.wait_for_job(clone, timeout=3600)["status"] == "FINISHED:COMPLETED"
 
     def test_clone_records_the_caller_as_submitter(
