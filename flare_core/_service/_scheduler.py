@@ -17,7 +17,7 @@ a ``dispatch_delay``, a pass runs that long after its trigger (a scheduler tick)
 observably SUBMITTED first.
 
 When the engine reports a job's end, its workspace on every participating site is archived
-into the blob store (``jobs/<id>/workspace/<site>/...``; a client's ``error_log.txt`` also
+(outside the service lock, in bounded pieces) into the blob store (``jobs/<id>/workspace/<site>/...``; a client's ``error_log.txt`` also
 becomes the job component ``ERRORLOG_<site>``) *before* the terminal status is stored and
 published, so a client that sees ``FINISHED:*`` can download results and logs at once.
 """
@@ -25,6 +25,7 @@ published, so a client that sees ``FINISHED:*`` can download results and logs at
 from __future__ import annotations
 
 from contextlib import suppress
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from flare_core._lifecycle import (
@@ -45,6 +46,7 @@ from flare_core._service._core import (
     job_blob_prefix,
 )
 from flare_core._service.ports import JobLaunch
+from flare_core._shell import FileTree
 from flare_core._studies import enrolled_sites
 
 __all__ = [
@@ -69,6 +71,7 @@ _TRIGGERS: dict[JobStatus, Trigger] = {
 }
 _LIVE = (JobStatus.DISPATCHED, JobStatus.RUNNING)
 _MAX_ARCHIVE_FILES = 10_000
+_ARCHIVE_CHUNK = 1024 * 1024
 _MAX_ARCHIVE_DEPTH = 32
 
 
@@ -257,12 +260,21 @@ def archive_workspace(core: ServiceCore, meta: dict[str, Any]) -> None:
                     if depth < _MAX_ARCHIVE_DEPTH:
                         stack.append((path, depth + 1))
                     continue
-                data = tree.read(path)
                 rel = path[len(job_id) + 1 :]
-                core.ports.blobs.write(f"{prefix}workspace/{site}/{rel}", [data])
+                core.ports.blobs.write(f"{prefix}workspace/{site}/{rel}", _chunks(tree, path))
                 if site != "server" and rel == "error_log.txt":
-                    core.ports.blobs.write(f"{prefix}components/ERRORLOG_{site}", [data])
+                    core.ports.blobs.write(
+                        f"{prefix}components/ERRORLOG_{site}", _chunks(tree, path)
+                    )
                 count += 1
+
+
+def _chunks(tree: FileTree, path: str) -> Iterator[bytes]:
+    # Results can be models of gigabytes: copy them a bounded piece at a time.
+    offset = 0
+    while chunk := tree.read(path, offset, _ARCHIVE_CHUNK):
+        yield chunk
+        offset += len(chunk)
 
 
 def delete_job_now(core: ServiceCore, job_id: str) -> None:
@@ -306,8 +318,18 @@ class EngineCallbacks:
 
     def job_finished(self, job_id: str, status: str, reason: str = "") -> None:
         """Archive the workspace, store the terminal status (and ``finish_reason`` when the
-        engine gave one), then reschedule."""
+        engine gave one), then reschedule.
+
+        The archive is copied outside the service lock: the files are the ended job's own,
+        nothing else writes them, and copying a real job's models under the lock would stall
+        every other user for as long as the copy takes.
+        """
         core = self._core
+        with core.guard():
+            meta = core.ports.jobs.get(job_id)
+            if meta is None or is_terminal(str(meta.get("status", ""))):
+                return
+        archive_workspace(core, meta)
         with core.guard():
             meta = core.ports.jobs.get(job_id)
             if meta is None or is_terminal(str(meta.get("status", ""))):
@@ -322,7 +344,6 @@ class EngineCallbacks:
             # edge from the stored status, store what the engine said anyway.
             with suppress(InvalidTransition):
                 final = transition(str(meta.get("status", "")), _TRIGGERS[final])
-            archive_workspace(core, meta)
             changes = finish_fields(meta, final, core.now())
             if reason:
                 changes["finish_reason"] = reason  # the same key startup recovery uses
