@@ -17,15 +17,16 @@ a ``dispatch_delay``, a pass runs that long after its trigger (a scheduler tick)
 observably SUBMITTED first.
 
 When the engine reports a job's end, its workspace on every participating site is archived
-(outside the service lock, in bounded pieces) into the blob store (``jobs/<id>/workspace/<site>/...``; a client's ``error_log.txt`` also
-becomes the job component ``ERRORLOG_<site>``) *before* the terminal status is stored and
-published, so a client that sees ``FINISHED:*`` can download results and logs at once.
+(outside the service lock, in bounded pieces) into the blob store
+(``jobs/<id>/workspace/<site>/...``; a client's ``error_log.txt`` also becomes the job
+component ``ERRORLOG_<site>``) *before* the terminal status is stored and published, so a
+client that sees ``FINISHED:*`` can download results and logs at once.
 """
 
 from __future__ import annotations
 
-from contextlib import suppress
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Any, Literal
 
 from flare_core._lifecycle import (
