@@ -1,4 +1,5 @@
-"""The ``flare-core`` command line: create a server workspace and serve it.
+"""The ``flare-core`` command line; this module holds its server side: create a server
+workspace, serve it, run the demo.
 
     flare-core init DIR [--user NAME] [--org ORG] [--site NAME ...] [--port N]
         writes DIR/flare-core.json with one project admin and a few simulated sites, and prints
@@ -12,12 +13,11 @@
         free port); ``--backend nvflare`` serves the gateway to the configured federation
         (which an NVFlare shutdown does not end);
 
-plus the everyday session commands printing JSON (``submit``, ``jobs``, ``job``, ``wait``,
-``abort``, ``delete``, ``clone``, ``logs``, ``download``, ``status``: see
-``flare_adapters.cli_session``).
-
-Subcommands are registered in ``COMMANDS`` (name -> (configure parser, run)). Exit codes:
-0 success, 1 runtime failure, 2 usage or configuration error.
+The session commands (``jobs``, ``system``, ``sites``, ``studies``, ``shell`` and the short
+forms) are the click application in ``flare_adapters.console``; ``main`` runs it with the
+commands registered here in ``COMMANDS`` (name -> (help, configure parser, run)), which keep
+their own argparse parsers and are handed their arguments untouched. Exit codes of these
+commands: 0 success, 1 runtime failure, 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final, TextIO
 
-from flare_adapters import cli_session, demo
+from flare_adapters import console, demo
 from flare_adapters.server.config import (
     DEFAULT_PORT,
     ConfigError,
@@ -89,7 +89,7 @@ def _run_init(args: argparse.Namespace, out: TextIO) -> int:
             sites=args.sites or ("site-1", "site-2"),
             port=args.port,
         )
-    except FileExistsError as exc:
+    except (FileExistsError, ConfigError) as exc:
         print(f"flare-core init: {exc}", file=sys.stderr)
         return 2
     print(f"created workspace {args.dir}", file=out)
@@ -185,16 +185,12 @@ COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         demo.configure,
         demo.run,
     ),
-    **{
-        name: (help_text, cli_session.configure(add), cli_session.runner(call))
-        for name, (help_text, add, call) in cli_session.SESSION_COMMANDS.items()
-    },
 }
 """Subcommand name -> (help, add its arguments, run it)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every registered subcommand."""
+    """The argument parser of every server-side subcommand in ``COMMANDS``."""
     parser = argparse.ArgumentParser(
         prog="flare-core", description="Serve and drive a federated-learning admin system."
     )
@@ -214,8 +210,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     Returns:
         The process exit code.
     """
-    args = build_parser().parse_args(argv)
-    return COMMANDS[args.command][2](args, out or sys.stdout)
+    stream = out or sys.stdout
+
+    def runner(name: str) -> Callable[[list[str]], int]:
+        def run(rest: list[str]) -> int:
+            args = build_parser().parse_args([name, *rest])
+            return COMMANDS[args.command][2](args, stream)
+
+        return run
+
+    server = {name: (entry[0], runner(name)) for name, entry in COMMANDS.items()}
+    return console.run(sys.argv[1:] if argv is None else argv, server)
 
 
 if __name__ == "__main__":

@@ -48,9 +48,7 @@ async def test_login_returns_grant_with_token_and_principal(host: Host) -> None:
     assert len(grant["token"]) >= 32
 
 
-@pytest.mark.parametrize(
-    ("user", "key"), [(ADMIN, "wrong"), ("nobody@x.org", "nobody@x.org"), (ADMIN, "")]
-)
+@pytest.mark.parametrize(("user", "key"), [(ADMIN, "wrong"), ("nobody@x.org", "nobody@x.org")])
 async def test_login_with_bad_credentials_is_401(host: Host, user: str, key: str) -> None:
     problem = await Api(host.http).problem(
         "POST", "/v1/sessions", 401, json_body={"user": user, "api_key": key}
