@@ -54,6 +54,7 @@ from flare_adapters.server.context import (
     run_sync,
 )
 from flare_adapters.server.downloads import open_archive
+from flare_adapters.server.events import install_event_stream
 from flare_adapters.server.settings import ServerSettings
 from flare_adapters.server.uploads import UploadTooLarge, spool_stream, upload_reply
 from flare_adapters.server.ws import websocket_handler
@@ -342,6 +343,7 @@ def build_app(
     app.router.add_post(LOGIN_PATH, login_handler)
     app.router.add_get(OPENAPI_PATH, openapi_handler)
     app.router.add_get(WS_PATH, websocket_handler)
+    install_event_stream(app)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, _command_handler(route))
     app.on_shutdown.append(_close_websockets)
