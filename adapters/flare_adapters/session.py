@@ -347,6 +347,7 @@ class Session(_Driver[Transport], SessionSpec):
                 first ``next``).
             JobNotFound: ``job_id`` names no job of the study.
         """
+        self._state.ensure_open()  # a closed session refuses at once, as every method does
         return self._stream(watch.watch_jobs(self._ctx, job_id, poll_interval))
 
     def monitor_job_and_return_job_meta(
@@ -706,6 +707,7 @@ class AsyncSession(_Driver[AsyncTransport], AsyncSessionSpec):
         self, job_id: str | None = None, *, poll_interval: float = 2.0
     ) -> AsyncGenerator[JobChange, None]:
         """Async-iterate over job status changes (see ``Session.watch_jobs``)."""
+        self._state.ensure_open()  # a closed session refuses at once, as every method does
         return self._stream(watch.watch_jobs(self._ctx, job_id, poll_interval))
 
     async def wait_for_job(

@@ -216,7 +216,7 @@ class SubmitContract(ContractBase):
         job_id = session.submit_job(str(folder))
         session.wait_for_job(job_id, timeout=3600)
         result = Path(session.download_job_result(job_id, str(tmp_path / "out")))
-        # job.zip unzipped: the folder, by its name, under job/ (reference §4.4).
+        # job.zip unzipped: the folder, by its name, under job/ (reference §1.3).
         for path in folder.rglob("*"):
             if path.is_file():
                 rel = path.relative_to(folder)
