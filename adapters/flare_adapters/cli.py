@@ -8,6 +8,7 @@ workspace, serve it, run the demo.
         writes a gateway workspace: each user gets an API key and acts through its NVFlare
         admin startup kit;
     flare-core serve DIR [--host 127.0.0.1] [--port N] [--backend embedded|nvflare]
+                   [--log-level DEBUG|INFO|WARNING|ERROR]
         runs the server until SIGINT/SIGTERM or an admin's ``shutdown("server"|"all")``,
         printing ``serving on http://HOST:PORT`` once the socket is bound (``--port 0`` picks a
         free port); ``--backend nvflare`` serves the gateway to the configured federation
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -47,6 +49,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 Run = Callable[[argparse.Namespace, TextIO], int]
 
 BACKENDS: Final = ("embedded", "nvflare")
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _SHUTDOWN_POLL: Final = 0.5
 """Seconds between checks of whether an admin shut the server down."""
@@ -133,6 +136,12 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
         help="embedded: serve flare-core's own system; nvflare: be a gateway to the NVFlare "
         "federation the config's 'nvflare' section names",
     )
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="WARNING",
+        help="log to stderr from this level on (INFO: one line per request)",
+    )
 
 
 async def _serve(args: argparse.Namespace, out: TextIO) -> None:
@@ -164,7 +173,17 @@ async def _until_shut_down(server: RunningServer, stop: asyncio.Event) -> None:
     stop.set()
 
 
+def _configure_logging(level: str) -> None:
+    # The server process owns its logging; the library itself only has a NullHandler.
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
 def _run_serve(args: argparse.Namespace, out: TextIO) -> int:
+    _configure_logging(getattr(args, "log_level", "WARNING"))
     try:
         load_config(args.dir)  # fail early, with a clear message, before binding anything
         asyncio.run(_serve(args, out))

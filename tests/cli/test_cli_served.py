@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,3 +177,26 @@ def test_init_then_serve_refuse_the_same_bad_site(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "invalid site name 'bad site'" in done.stderr
     assert not (tmp_path / "ws" / "flare-core.json").exists()
+
+
+def test_serve_logs_one_line_per_request_at_info(tmp_path: Path) -> None:
+    assert run(tmp_path, "init", str(tmp_path / "ws")).returncode == 0
+    with subprocess.Popen(
+        [*SCRIPT, "serve", str(tmp_path / "ws"), "--port", "0", "--log-level", "INFO"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    ) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().split()[-1]  # "serving on URL", or EOF
+            with urllib.request.urlopen(f"{url}/v1/health", timeout=30) as response:
+                assert json.loads(response.read()) == {"status": "ok"}
+        finally:
+            process.terminate()
+            _, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    (line,) = [line for line in err.splitlines() if "flare_adapters.server.access" in line]
+    assert "command=health" in line
+    assert "status=200" in line
