@@ -244,7 +244,7 @@ async def test_download_result_streams_a_zip(host: Host) -> None:
     assert job in response.headers["Content-Disposition"]
     names = zipfile.ZipFile(io.BytesIO(await response.read())).namelist()
     assert "meta.json" in names
-    # job.zip unzipped: the folder under its own name (reference §4.4).
+    # job.zip unzipped: the folder under its own name (reference §1.3).
     assert [name for name in names if name.endswith("/meta.json")][:1] == ["job/hello/meta.json"]
     assert any(name.startswith("workspace/site-1/") for name in names)
 
