@@ -433,8 +433,10 @@ class FakeFlare:
         self._system.service.connect_site(name, org)
 
     def disconnect_site(self, name: str) -> None:
-        """Disconnect a client site (no error when it was not connected)."""
-        self._system.service.disconnect_site(name)
+        """Disconnect a client site (no error when it was not connected): a crash or a lost
+        network, so the jobs it takes part in fail (``SimulatedEngine.site_lost``)."""
+        if self._system.service.disconnect_site(name):
+            self._system.engine.site_lost(name)
 
     def add_user(self, name: str, org: str, role: str, api_key: str | None = None) -> None:
         """Add or replace a user; the API key defaults to the user name."""

@@ -82,3 +82,24 @@ async def test_the_async_fixture(flare_async_session: AsyncSession, tmp_path: Pa
     job_id = await flare_async_session.submit_job(str(JobFolders(tmp_path).hello()))
     meta = await flare_async_session.wait_for_job(job_id, timeout=3600)
     assert meta["status"] == "FINISHED:COMPLETED"
+
+
+def test_a_site_lost_while_its_job_runs_fails_the_job(tmp_path: Path) -> None:
+    jobs = JobFolders(tmp_path)
+    with FakeFlare(sites=("site-1", "site-2", "site-3")) as fake, fake.session() as session:
+        fake.hold_job(NEXT_JOB)
+        on_two = session.submit_job(
+            str(jobs.hello(deploy_map={"app": ["server", "site-1", "site-2"]}))
+        )
+        fake.hold_job(NEXT_JOB)
+        elsewhere = session.submit_job(
+            str(jobs.hello(deploy_map={"app": ["server", "site-1", "site-3"]}))
+        )
+        fake.advance(5)
+        assert session.get_job_meta(on_two)["status"] == "RUNNING"
+        fake.disconnect_site("site-2")
+        meta = session.get_job_meta(on_two)
+        assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION"
+        log = session.get_job_logs(on_two)["logs"]["server"]
+        assert "lost connection to client site-2" in log
+        assert session.get_job_meta(elsewhere)["status"] == "RUNNING"  # site-2 is not in it

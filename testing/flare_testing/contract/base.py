@@ -392,9 +392,14 @@ def finished_job(session: SessionSpec, jobs: JobFolders, **variant: Any) -> str:
 def running_job(harness: Harness, session: SessionSpec, jobs: JobFolders, **variant: Any) -> str:
     """Submit a ``hello`` variant, hold it (``job_control``) and wait until it is RUNNING.
 
+    The job is asked to run for hours (``sleep_time``) unless the variant says otherwise: on a
+    real clock the hold comes after the submit's reply, and a job that may end within
+    milliseconds can be over by then on a loaded machine.
+
     Returns:
         The job id.
     """
+    variant.setdefault("sleep_time", 3600.0)
     job_id = session.submit_job(str(jobs.hello(**variant)))
     harness.hold_job(job_id)
     wait_status(session, job_id, "RUNNING")
