@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NVFLARE_STAMP := $(VENV)/.nvflare-installed
+DOCS_STAMP := $(VENV)/.docs-installed
 PACKAGES := flare_core ports/flare_ports adapters/flare_adapters testing/flare_testing
 
-.PHONY: test test-nvflare lint format-check typecheck pytest demo bench soak soak-quick soak-schemathesis install clean
+.PHONY: test test-nvflare lint format-check typecheck pytest docs demo bench soak soak-quick soak-schemathesis install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +22,11 @@ $(NVFLARE_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,nvflare]'
 	touch $(NVFLARE_STAMP)
 
+# The docs extra (mkdocs, mkdocstrings) goes into the same venv.
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
@@ -33,7 +39,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q -n auto
 
-test: lint format-check typecheck pytest
+# The site: the coverage page regenerated, then mkdocs with every warning an error (~10 s).
+docs: $(DOCS_STAMP)
+	$(BIN)/python docs/gen_coverage.py
+	$(BIN)/mkdocs build --strict -q
+
+test: lint format-check typecheck pytest docs
 
 # Certification on a real two-site NVFlare POC (loopback, temporary workspace, always stopped):
 # the contract suite over NVFlare's own Session, nvflare:// sessions and the gateway; beside it,
@@ -80,4 +91,4 @@ soak-schemathesis: $(STAMP) $(ST_VENV)/.installed
 	$(BIN)/python -m tests.soak.schemathesis_run $(ST_VENV)/bin/st
 
 clean:
-	rm -rf $(VENV) $(ST_VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(ST_VENV) .mypy_cache .ruff_cache .site

@@ -72,6 +72,7 @@ from flare_core._errors import (
 )
 from flare_core._events import JobEvent
 from flare_core._flows import RetryPolicy
+from flare_core._flows._watch import JobChange
 from flare_core._info import (
     ClientInfo,
     JobInfo,
@@ -114,6 +115,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidJobDefinition",
     "InvalidTarget",
+    "JobChange",
     "JobEvent",
     "JobInfo",
     "JobNotDone",

@@ -21,6 +21,7 @@ from flare_core._studies import check_session_study
 __all__ = [
     "ENTRY_POINT_GROUP",
     "TransportFactory",
+    "available_schemes",
     "connect",
     "connect_async",
     "register_transport",
@@ -79,6 +80,13 @@ def registered_schemes() -> list[str]:
     return sorted(_factories)
 
 
+def available_schemes() -> list[str]:
+    """Every scheme a URL may use: those registered plus those installed as entry points
+    (not loaded: naming them costs no import)."""
+    installed = {point.name.lower() for point in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(installed | set(_factories))
+
+
 def _scheme(url: object) -> str:
     if not isinstance(url, str) or "://" not in url:
         raise InvalidArgumentError(f"url must look like '<scheme>://...', got {url!r}")
@@ -98,7 +106,7 @@ def _factory(scheme: str) -> TransportFactory:
             break
     if factory is None:
         raise InvalidArgumentError(
-            f"no transport for URL scheme {scheme!r} (known: {registered_schemes()})"
+            f"no transport for URL scheme {scheme!r} (known: {', '.join(available_schemes())})"
         )
     return factory
 

@@ -16,9 +16,11 @@ import msgspec
 from flare_core._commands import Command
 
 __all__ = [
+    "ANY_JOB",
     "Call",
     "CloseSession",
     "Download",
+    "Emit",
     "Flow",
     "InspectPath",
     "ListDirs",
@@ -27,6 +29,7 @@ __all__ = [
     "Sleep",
     "Step",
     "Upload",
+    "WallClock",
 ]
 
 T = TypeVar("T")
@@ -66,9 +69,14 @@ class Download(msgspec.Struct, frozen=True, kw_only=True):
     timeout: float | None = None
 
 
+ANY_JOB = "*"
+"""``Sleep.wake_on`` for "any job of the session's study" (never a job id: those are UUIDs)."""
+
+
 class Sleep(msgspec.Struct, frozen=True, kw_only=True):
     """Wait ``seconds`` on the clock port; return early (sending back True) when
-    ``wake_on`` names a job whose status the transport reports as changed."""
+    ``wake_on`` names a job whose status the transport reports as changed (``ANY_JOB``: any
+    job of the session's study)."""
 
     seconds: float
     wake_on: str | None = None
@@ -97,9 +105,34 @@ class ListDirs(msgspec.Struct, frozen=True, kw_only=True):
     path: str
 
 
+class WallClock(msgspec.Struct, frozen=True):
+    """Read the wall clock (epoch seconds, float): when something was seen."""
+
+
+class Emit(msgspec.Struct, frozen=True, kw_only=True):
+    """Hand ``event`` to the caller of a streaming flow (``watch_jobs``); sends back None.
+
+    Only streaming drivers accept it; the flow resumes when the caller asks for the next
+    event.
+    """
+
+    event: Any
+
+
 class CloseSession(msgspec.Struct, frozen=True):
     """Close this session (as ``close()`` would, errors ignored); sends back None."""
 
 
-Step: TypeAlias = Call | Upload | Download | Sleep | Now | InspectPath | ListDirs | CloseSession
+Step: TypeAlias = (
+    Call
+    | Upload
+    | Download
+    | Sleep
+    | Now
+    | WallClock
+    | InspectPath
+    | ListDirs
+    | CloseSession
+    | Emit
+)
 Flow: TypeAlias = Generator[Step, Any, T]

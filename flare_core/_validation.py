@@ -27,6 +27,7 @@ __all__ = [
     "check_log_target",
     "check_monitor_args",
     "check_site_log_config",
+    "check_site_name",
     "check_stats_job_id",
     "check_tail_lines",
     "check_target_type",
@@ -173,6 +174,25 @@ def check_client_name(name: object) -> str:
     """
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError("client_name must be a non-empty str")
+    return name
+
+
+def check_site_name(name: object) -> str:
+    """Check the name of a client site that connects (what a command target may name).
+
+    Args:
+        name: the site's name.
+
+    Returns:
+        The name, unchanged.
+
+    Raises:
+        InvalidArgumentError: not a str, not ``^[A-Za-z0-9._-]+$``, or ``server``.
+    """
+    if not isinstance(name, str) or not _TARGET_RE.fullmatch(name) or name == "server":
+        raise InvalidArgumentError(
+            f"invalid site name {name!r}: use letters, digits, '.', '_' and '-' (and not 'server')"
+        )
     return name
 
 

@@ -1,4 +1,5 @@
-"""The ``flare-core`` command line: create a server workspace and serve it.
+"""The ``flare-core`` command line; this module holds its server side: create a server
+workspace, serve it, run the demo.
 
     flare-core init DIR [--user NAME] [--org ORG] [--site NAME ...] [--port N]
                     [--engine auto|simulated|nvflare]
@@ -10,6 +11,7 @@
         admin startup kit;
     flare-core serve DIR [--host 127.0.0.1] [--port N] [--backend embedded|nvflare]
                      [--engine auto|simulated|nvflare]
+                   [--log-level DEBUG|INFO|WARNING|ERROR]
         runs the server until SIGINT/SIGTERM or an admin's ``shutdown("server"|"all")``,
         printing the engine it runs jobs with, then ``serving on http://HOST:PORT`` once the
         socket is bound (``--port 0`` picks a free port); ``--engine`` overrides the config's;
@@ -18,12 +20,11 @@
     flare-core example NAME DIR
         copies a shipped example job folder (``hello-numpy-sag``) into DIR;
 
-plus the everyday session commands printing JSON (``submit``, ``jobs``, ``job``, ``wait``,
-``abort``, ``delete``, ``clone``, ``logs``, ``download``, ``status``: see
-``flare_adapters.cli_session``).
-
-Subcommands are registered in ``COMMANDS`` (name -> (configure parser, run)). Exit codes:
-0 success, 1 runtime failure, 2 usage or configuration error.
+The session commands (``jobs``, ``system``, ``sites``, ``studies``, ``shell`` and the short
+forms) are the click application in ``flare_adapters.console``; ``main`` runs it with the
+commands registered here in ``COMMANDS`` (name -> (help, configure parser, run)), which keep
+their own argparse parsers and are handed their arguments untouched. Exit codes of these
+commands: 0 success, 1 runtime failure, 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -39,7 +41,7 @@ from typing import Final, TextIO
 
 import msgspec
 
-from flare_adapters import cli_session, demo
+from flare_adapters import console, demo
 from flare_adapters.examples import EXAMPLES, copy_example
 from flare_adapters.server.config import (
     DEFAULT_PORT,
@@ -57,6 +59,7 @@ Run = Callable[[argparse.Namespace, TextIO], int]
 
 BACKENDS: Final = ("embedded", "nvflare")
 ENGINES: Final = ("auto", "simulated", "nvflare")
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _SHUTDOWN_POLL: Final = 0.5
 """Seconds between checks of whether an admin shut the server down."""
@@ -101,7 +104,7 @@ def _run_init(args: argparse.Namespace, out: TextIO) -> int:
             port=args.port,
             engine=args.engine,
         )
-    except FileExistsError as exc:
+    except (FileExistsError, ConfigError) as exc:
         print(f"flare-core init: {exc}", file=sys.stderr)
         return 2
     print(f"created workspace {args.dir}", file=out)
@@ -164,6 +167,12 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
         "federation the config's 'nvflare' section names",
     )
     _add_engine(parser, None)
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="WARNING",
+        help="log to stderr from this level on (INFO: one line per request)",
+    )
 
 
 SERVE_SWITCH_INTERVAL = 0.0005
@@ -208,7 +217,17 @@ async def _until_shut_down(server: RunningServer, stop: asyncio.Event) -> None:
     stop.set()
 
 
+def _configure_logging(level: str) -> None:
+    # The server process owns its logging; the library itself only has a NullHandler.
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
 def _run_serve(args: argparse.Namespace, out: TextIO) -> int:
+    _configure_logging(getattr(args, "log_level", "WARNING"))
     try:
         load_config(args.dir)  # fail early, with a clear message, before binding anything
         asyncio.run(_serve(args, out))
@@ -245,16 +264,12 @@ COMMANDS: Final[dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], 
         demo.run,
     ),
     "example": ("copy a shipped example job folder", _configure_example, _run_example),
-    **{
-        name: (help_text, cli_session.configure(add), cli_session.runner(call))
-        for name, (help_text, add, call) in cli_session.SESSION_COMMANDS.items()
-    },
 }
 """Subcommand name -> (help, add its arguments, run it)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every registered subcommand."""
+    """The argument parser of every server-side subcommand in ``COMMANDS``."""
     parser = argparse.ArgumentParser(
         prog="flare-core", description="Serve and drive a federated-learning admin system."
     )
@@ -274,8 +289,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     Returns:
         The process exit code.
     """
-    args = build_parser().parse_args(argv)
-    return COMMANDS[args.command][2](args, out or sys.stdout)
+    stream = out or sys.stdout
+
+    def runner(name: str) -> Callable[[list[str]], int]:
+        def run(rest: list[str]) -> int:
+            args = build_parser().parse_args([name, *rest])
+            return COMMANDS[args.command][2](args, stream)
+
+        return run
+
+    server = {name: (entry[0], runner(name)) for name, entry in COMMANDS.items()}
+    return console.run(sys.argv[1:] if argv is None else argv, server)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from flare_core._errors import (
 )
 from flare_core._events import JobEvent
 from flare_core._replies import Ok, Problem, Reply
+from flare_core._steps import ANY_JOB
 from flare_ports._backend import Backend
 from flare_ports._transport import ChunkSink
 
@@ -144,13 +145,21 @@ class LocalTransport(InProcessCalls):
         """Sleep ``seconds``, returning True as soon as ``wake_on``'s job changed."""
         with self._cond:
             self._cond.wait_for(
-                lambda: self._closed or (wake_on is not None and wake_on in self._changed),
-                timeout=max(0.0, seconds),
+                lambda: self._closed or self._woken(wake_on), timeout=max(0.0, seconds)
             )
-            if wake_on is not None and wake_on in self._changed:
-                self._changed.discard(wake_on)
+            if self._woken(wake_on):
+                if wake_on == ANY_JOB:
+                    self._changed.clear()
+                else:
+                    self._changed.discard(str(wake_on))
                 return True
             return False
+
+    def _woken(self, wake_on: str | None) -> bool:
+        # Called with the condition held.
+        if wake_on == ANY_JOB:
+            return bool(self._changed)
+        return wake_on is not None and wake_on in self._changed
 
     def close(self) -> None:
         """Stop listening to job events; later calls raise ``NoConnection``. Idempotent."""

@@ -19,7 +19,8 @@ import inspect
 import os
 import secrets
 import tempfile
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from flare_adapters._files import extract_archive, inspect_path, list_dirs, zip_folder
@@ -39,17 +40,21 @@ from flare_core._flows import _shell as shell
 from flare_core._flows import _stats as stats
 from flare_core._flows import _studies as studies
 from flare_core._flows import _system as system
+from flare_core._flows import _watch as watch
+from flare_core._flows._watch import JobChange
 from flare_core._info import ClientInfo, MonitorReturnCode, SystemInfo
 from flare_core._replies import Ok, Problem, Reply
 from flare_core._steps import (
     Call,
     CloseSession,
     Download,
+    Emit,
     InspectPath,
     ListDirs,
     Now,
     Sleep,
     Upload,
+    WallClock,
 )
 from flare_ports._session_spec import AsyncSessionSpec, SessionSpec
 from flare_ports._transport import AsyncTransport, Transport
@@ -109,6 +114,8 @@ def _local_step(step: FlowStep) -> Any:
         return inspect_path(step.path)
     if isinstance(step, ListDirs):
         return list_dirs(step.path)
+    if isinstance(step, WallClock):
+        return time.time()
     raise InternalError(f"unsupported flow step {type(step).__name__}")
 
 
@@ -173,6 +180,29 @@ class Session(_Driver[Transport], SessionSpec):
                 except StopIteration as stop:
                     return cast(T, stop.value)
                 outcome, error = None, None
+                try:
+                    outcome = self._perform(step)
+                except Exception as exc:  # thrown into the flow, which decides
+                    error = exc
+        finally:
+            flow.close()
+
+    def _stream(self, flow: ClientFlow[None]) -> Generator[Any, None, None]:
+        # _run for a flow that also yields Emit steps: each event goes to the caller, and
+        # the flow resumes when the caller asks for the next one.
+        try:
+            self._state.ensure_open()
+            outcome: Any = None
+            error: Exception | None = None
+            while True:
+                try:
+                    step = flow.send(outcome) if error is None else flow.throw(error)
+                except StopIteration:
+                    return
+                outcome, error = None, None
+                if isinstance(step, Emit):
+                    yield step.event
+                    continue
                 try:
                     outcome = self._perform(step)
                 except Exception as exc:  # thrown into the flow, which decides
@@ -300,6 +330,25 @@ class Session(_Driver[Transport], SessionSpec):
         self, job_id: str, timeout: float = 0.0, poll_interval: float = 2.0
     ) -> dict[str, Any]:
         return self._run(monitor.wait_for_job(self._ctx, job_id, timeout, poll_interval))
+
+    def watch_jobs(
+        self, job_id: str | None = None, *, poll_interval: float = 2.0
+    ) -> Generator[JobChange, None, None]:
+        """Iterate over job status changes, for one job or (``job_id=None``) the study.
+
+        Each job is first reported as seen (``old_status`` None); watching one job ends
+        after its terminal status, watching the study goes on until you stop iterating
+        (``break``, or ``close()`` on the iterator). Waits wake on the transport's job
+        events (memory, WebSocket, HTTP's event stream) and poll every ``poll_interval``
+        seconds at the latest; see ``flare_core._flows._watch``.
+
+        Raises:
+            InvalidArgumentError: ``poll_interval <= 0`` or a malformed job id (at the
+                first ``next``).
+            JobNotFound: ``job_id`` names no job of the study.
+        """
+        self._state.ensure_open()  # a closed session refuses at once, as every method does
+        return self._stream(watch.watch_jobs(self._ctx, job_id, poll_interval))
 
     def monitor_job_and_return_job_meta(
         self,
@@ -509,6 +558,28 @@ class AsyncSession(_Driver[AsyncTransport], AsyncSessionSpec):
         finally:
             flow.close()
 
+    async def _stream(self, flow: ClientFlow[None]) -> AsyncGenerator[Any, None]:
+        # The async twin of Session._stream.
+        try:
+            self._state.ensure_open()
+            outcome: Any = None
+            error: Exception | None = None
+            while True:
+                try:
+                    step = flow.send(outcome) if error is None else flow.throw(error)
+                except StopIteration:
+                    return
+                outcome, error = None, None
+                if isinstance(step, Emit):
+                    yield step.event
+                    continue
+                try:
+                    outcome = await self._perform(step)
+                except Exception as exc:  # thrown into the flow, which decides
+                    error = exc
+        finally:
+            flow.close()
+
     async def _exchange(self, reply: Reply) -> Reply:
         if self._state.observe(reply):
             await self._release()
@@ -631,6 +702,13 @@ class AsyncSession(_Driver[AsyncTransport], AsyncSessionSpec):
 
     async def configure_site_log(self, config: Any, target: str = "all") -> dict[str, Any]:
         return await self._run(system.configure_site_log(self._ctx, config, target))
+
+    def watch_jobs(
+        self, job_id: str | None = None, *, poll_interval: float = 2.0
+    ) -> AsyncGenerator[JobChange, None]:
+        """Async-iterate over job status changes (see ``Session.watch_jobs``)."""
+        self._state.ensure_open()  # a closed session refuses at once, as every method does
+        return self._stream(watch.watch_jobs(self._ctx, job_id, poll_interval))
 
     async def wait_for_job(
         self, job_id: str, timeout: float = 0.0, poll_interval: float = 2.0

@@ -12,7 +12,6 @@ shell command's file work (a handler's ``OutsideLock`` reply) - runs outside the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -30,12 +29,9 @@ from flare_core._service._scheduler import EngineCallbacks, schedule, schedule_n
 from flare_core._service._submit import submit_job
 from flare_core._service.ports import NullLock, ServicePorts
 from flare_core._studies import Study, StudyRegistry, dump_registry, parse_registry
-from flare_core._validation import TARGET_NAME_PATTERN
+from flare_core._validation import check_site_name
 
 __all__ = ["AdminService"]
-
-# Connected site names follow the command-target rule (what a client can address).
-_SITE_NAME = re.compile(TARGET_NAME_PATTERN)
 
 
 class AdminService:
@@ -181,8 +177,7 @@ class AdminService:
             InvalidArgumentError: a bad name.
             AuthenticationError: the site is disabled.
         """
-        if not isinstance(name, str) or not _SITE_NAME.fullmatch(name) or name == "server":
-            raise InvalidArgumentError(f"invalid site name {name!r}")
+        check_site_name(name)
         core = self._core
         with core.guard():
             if name in core.ports.sites.disabled():

@@ -10,7 +10,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-__all__ = ["DEFAULT_SCRYPT_N", "hash_api_key", "verify_api_key"]
+from flare_core._errors import AuthenticationError
+
+__all__ = [
+    "BAD_CREDENTIALS",
+    "DEFAULT_SCRYPT_N",
+    "hash_api_key",
+    "require_api_key",
+    "verify_api_key",
+]
+
+BAD_CREDENTIALS = "Incorrect user name or password"
+"""The reference's message for an unknown user or a wrong key (it tells the two apart for
+nobody)."""
 
 DEFAULT_SCRYPT_N = 2**14
 """The scrypt CPU/memory cost used unless told otherwise (about 16 MiB, tens of ms)."""
@@ -19,6 +31,23 @@ _MAX_N = 2**17  # refuse stored hashes that would make one login cost more than 
 _MAX_R = 16
 _MAX_P = 16
 _DKLEN = 32
+
+
+def require_api_key(user: object, api_key: object) -> str:
+    """The API key of a login, refused with a message that says what is missing.
+
+    A login without any key cannot be a wrong password: telling the caller so (rather than
+    "Incorrect user name or password") reveals nothing about the user and points at the fix.
+
+    Raises:
+        AuthenticationError: ``api_key`` is None, empty or not a str.
+    """
+    if not isinstance(api_key, str) or not api_key:
+        raise AuthenticationError(
+            f"no API key given for user {user!r}: pass api_key (the CLI: --api-key-file, "
+            "FLARE_CORE_API_KEY or a profile's api_key_file)"
+        )
+    return api_key
 
 
 def _derive(key: str, salt: bytes, n: int, r: int, p: int) -> bytes:

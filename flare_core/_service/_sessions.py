@@ -17,14 +17,17 @@ import msgspec
 from flare_core._errors import AuthenticationError, SessionExpired
 from flare_core._principal import Grant, Principal
 from flare_core._service._core import ServiceCore
-from flare_core._service._credentials import verify_api_key
+from flare_core._service._credentials import (
+    BAD_CREDENTIALS,
+    require_api_key,
+    verify_api_key,
+)
 from flare_core._service.ports import SessionRecord
 from flare_core._studies import DEFAULT_STUDY, check_login_study
 
 __all__ = ["EXPIRED_MESSAGE", "authenticate", "end_session", "login", "logout"]
 
 EXPIRED_MESSAGE = "Your session is closed due to inactivity or cert expiry."
-_BAD_CREDENTIALS = "Incorrect user name or password"
 # Sessions idle for this long are forgotten at the next login. Far longer than the idle timeout
 # on purpose: an expired session must still answer SessionExpired (not "unknown token") when
 # its owner comes back after a while.
@@ -36,17 +39,18 @@ def login(core: ServiceCore, user: str, api_key: str | None, study: str) -> Gran
 
     Raises:
         NoConnection: the server was shut down.
-        AuthenticationError: bad credentials (``auth_code`` None), or a study the user may not
-            log in to (``auth_code`` per the §9.1 table).
+        AuthenticationError: no API key, bad credentials (``auth_code`` None), or a study
+            the user may not log in to (``auth_code`` per the §9.1 table).
     """
     with core.guard():
         core.require_running()
+    key = require_api_key(user, api_key)
+    with core.guard():
         account = core.users.get(user) if isinstance(user, str) else None
     # The key derivation is deliberately slow: run it outside the lock.
     stored = account.api_key_hash if account is not None else core.dummy_hash()
-    key = api_key if isinstance(api_key, str) else ""
-    if not (verify_api_key(key, stored) and account is not None and isinstance(api_key, str)):
-        raise AuthenticationError(_BAD_CREDENTIALS)
+    if not (verify_api_key(key, stored) and account is not None):
+        raise AuthenticationError(BAD_CREDENTIALS)
     with core.guard():
         core.require_running()
         check_login_study(core.registry(), study, account.name)

@@ -18,11 +18,11 @@ Common obligations and failures, so each method's docstring lists only its own:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Protocol, Self
 
-from flare_core import ClientInfo, MonitorReturnCode, SystemInfo
+from flare_core import ClientInfo, JobChange, MonitorReturnCode, SystemInfo
 
 __all__ = [
     "AsyncJobMonitorCallback",
@@ -792,6 +792,27 @@ class SessionSpec(ABC):
             CommandError: ``STUDY_NOT_FOUND`` or ``USER_NOT_IN_STUDY``.
         """
 
+    # --- events (flare-core's addition to the spec) --------------------------------------------
+
+    def watch_jobs(
+        self, job_id: str | None = None, *, poll_interval: float = 2.0
+    ) -> Generator[JobChange, None, None]:
+        """Iterate over job status changes, for one job or (``job_id=None``) the study.
+
+        Not part of NVFlare's spec: an optional capability. flare-core's sessions (every
+        ``connect`` URL, ``FakeFlare``) implement it; other implementations may not.
+
+        Each job is first reported as seen (``old_status`` None); watching one job ends after
+        its terminal status (or deletion, ``new_status == "DELETED"``); watching the study
+        goes on until the caller stops iterating (``break`` or ``close()``).
+
+        Raises:
+            NotImplementedError: this implementation does not watch jobs.
+            InvalidArgumentError: ``poll_interval <= 0`` or a malformed job id.
+            JobNotFound: ``job_id`` names no job of the study.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement watch_jobs")
+
     # --- session ----------------------------------------------------------------------------
 
     @abstractmethod
@@ -1539,6 +1560,16 @@ class AsyncSessionSpec(ABC):
         """
 
     # --- session ----------------------------------------------------------------------------
+
+    def watch_jobs(
+        self, job_id: str | None = None, *, poll_interval: float = 2.0
+    ) -> AsyncGenerator[JobChange, None]:
+        """Async-iterate over job status changes (see ``SessionSpec.watch_jobs``).
+
+        Raises:
+            NotImplementedError: this implementation does not watch jobs.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement watch_jobs")
 
     @abstractmethod
     async def aclose(self) -> None:

@@ -8,8 +8,10 @@ is virtual: it moves only when a session waits (``wait_for_job`` returns at once
 the job runs) or when the test calls ``advance``.
 
 Besides the sessions, the fake is the contract suite's ``Harness``: it finishes, fails and
-holds jobs, connects sites, adds users and studies, breaks the transport for the next calls
-and reads stored job metas directly.
+holds jobs (named by id, ``JobName``, ``SubmitToken`` or ``NEXT_JOB``, see
+``flare_testing.job_refs``), connects sites, adds users and studies, breaks the transport for
+the next calls, reads stored job metas directly and records every command the sessions sent
+(``commands``).
 
 Example::
 
@@ -28,26 +30,49 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
+import msgspec
+
 from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.clock import VirtualClock
 from flare_adapters.memory.registry import register_memory_system
 from flare_adapters.memory.system import DEFAULT_USERS, MemorySystem, build_memory_system
 from flare_adapters.memory.transport import MemoryTransport
 from flare_adapters.session import AsyncSession, Session
-from flare_core._commands import Command
+from flare_core._commands import CloneJob, Command, SubmitJob
 from flare_core._errors import InvalidArgumentError, NoConnection
 from flare_core._events import JobEvent
 from flare_core._principal import Grant, Principal
-from flare_core._replies import Reply
+from flare_core._replies import Ok, Reply
 from flare_core._service import AdminService
 from flare_core._studies import check_session_study
+from flare_testing.job_refs import JobName, JobRef, NextJob, SubmitToken
 
-__all__ = ["DEFAULT_ADMIN", "FakeFlare"]
+__all__ = ["DEFAULT_ADMIN", "FakeFlare", "SentCommand"]
 
 DEFAULT_ADMIN = "admin@nvidia.com"
 """The built-in ``project_admin`` (``DEFAULT_USERS``; every built-in user's API key is its name)."""
 
 FaultPoint = Literal["before", "after"]
+
+
+class SentCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """One command a session sent to the fake (what ``FakeFlare.commands`` returns).
+
+    Attributes:
+        user: the session's user.
+        study: the session's study.
+        command: the command, as the system received it (``command.op`` names it).
+    """
+
+    user: str
+    study: str
+    command: Command
+
+    @property
+    def op(self) -> str:
+        """The command's wire name (``"submit_job"``, ``"list_jobs"``, ...)."""
+        return str(type(self.command).__struct_config__.tag)
+
 
 _names = itertools.count(1)
 
@@ -70,6 +95,10 @@ class _Instrumented:
         self._requests = 0
         self._lose_reply = threading.local()
         self.closed = False
+        self.sent: list[SentCommand] = []
+        self.tokens: dict[str, str] = {}
+        self._jobs_seen: set[str] = set()
+        self.on_new_job: Callable[[str], None] = lambda _: None
 
     @property
     def requests(self) -> int:
@@ -114,7 +143,21 @@ class _Instrumented:
     ) -> Reply:
         lose = getattr(self._lose_reply, "pending", False)
         self._lose_reply.pending = False
+        with self._lock:
+            self.sent.append(
+                SentCommand(user=principal.name, study=principal.study, command=command)
+            )
         reply = self._service.handle(principal, command, upload)
+        if isinstance(command, SubmitJob | CloneJob) and isinstance(reply, Ok):
+            job_id = str(reply.value)
+            token = getattr(command, "submit_token", None)
+            with self._lock:
+                if token and getattr(command, "token_scope", "user") != "session":
+                    self.tokens[token] = job_id
+                new = job_id not in self._jobs_seen  # a replayed submit is no new job
+                self._jobs_seen.add(job_id)
+            if new:
+                self.on_new_job(job_id)  # outside every lock: controls may dispatch it
         if lose:
             raise NoConnection("cannot connect to server: injected loss of the reply")
         return reply
@@ -157,6 +200,8 @@ class FakeFlare:
             duration=job_duration,
         )
         self._backend = _Instrumented(self._system.service)
+        self._next_job: list[Callable[[str], None]] = []
+        self._backend.on_new_job = self._new_job
         self._transports: list[MemoryTransport] = []
         self.name = f"fakeflare-{next(_names)}" if name is None else name
         self._unregister = register_memory_system(self.name, self._backend, self._system.clock)
@@ -264,43 +309,105 @@ class FakeFlare:
 
     # --- the harness: jobs ------------------------------------------------------------------------
 
-    def finish_job(self, job_id: str, status: str = "FINISHED:COMPLETED") -> None:
+    def finish_job(self, job: JobRef, status: str = "FINISHED:COMPLETED") -> None:
         """End a job now with a terminal ``status``; a job still waiting for its scheduling
-        pass is dispatched first.
+        pass is dispatched first. ``job`` is a job id, ``JobName``, ``SubmitToken`` or
+        ``NEXT_JOB`` (then the job ends as soon as it is submitted).
 
         Raises:
-            KeyError: the job is not running and cannot be dispatched now.
+            KeyError: the job is not running and cannot be dispatched now, or no job matches.
             InvalidArgumentError: ``status`` does not start with ``FINISHED:``.
         """
-        self._launched(job_id)
-        self._system.engine.finish_job(job_id, status)
+
+        def finish(job_id: str) -> None:
+            self._launched(job_id)
+            self._system.engine.finish_job(job_id, status)
+
+        self._control(job, finish)
 
     def fail_job(
         self,
-        job_id: str,
+        job: JobRef,
         status: str = "FINISHED:EXECUTION_EXCEPTION",
         reason: str = "simulated failure",
     ) -> None:
         """End a job now as failed: every site logs ``reason`` and keeps an error log.
 
+        ``job``: as for ``finish_job``.
+
         Raises:
-            KeyError: the job is not running and cannot be dispatched now.
+            KeyError: the job is not running and cannot be dispatched now, or no job matches.
             InvalidArgumentError: ``status`` does not start with ``FINISHED:``.
         """
-        self._launched(job_id)
-        self._system.engine.fail_job(job_id, status, reason)
 
-    def hold_job(self, job_id: str) -> None:
-        """Keep a job RUNNING (once started) until ``release_job``; may precede the start."""
-        self._system.engine.hold_job(job_id)
+        def fail(job_id: str) -> None:
+            self._launched(job_id)
+            self._system.engine.fail_job(job_id, status, reason)
+
+        self._control(job, fail)
+
+    def hold_job(self, job: JobRef) -> None:
+        """Keep a job RUNNING (once started) until ``release_job``; may precede the start.
+        ``job``: as for ``finish_job``."""
+        self._control(job, self._system.engine.hold_job)
 
     def hold_jobs_named(self, name: str) -> None:
         """Keep every job named ``name`` RUNNING from its launch until ``release_job``."""
         self._system.engine.hold_jobs_named(name)
 
-    def release_job(self, job_id: str) -> None:
+    def release_job(self, job: JobRef) -> None:
         """Let a held job run on to its planned end (at once if that has passed)."""
-        self._system.engine.release_job(job_id)
+        self._control(job, self._system.engine.release_job)
+
+    def job_id(self, job: JobRef) -> str:
+        """The id of the job ``job`` names (``NEXT_JOB`` has none yet).
+
+        Raises:
+            KeyError: no job matches.
+            InvalidArgumentError: ``NEXT_JOB``.
+        """
+        if isinstance(job, NextJob):
+            raise InvalidArgumentError("NEXT_JOB names a job that does not exist yet")
+        if isinstance(job, JobName):
+            matches = [
+                meta
+                for meta in self._system.ports.jobs.query(name_prefix=job.name)
+                if meta.get("name") == job.name
+            ]
+            if not matches:
+                raise KeyError(f"no job named {job.name!r}")
+            return str(matches[-1]["job_id"])
+        if isinstance(job, SubmitToken):
+            with self._backend._lock:
+                found = self._backend.tokens.get(job.token)
+            if found is None:
+                raise KeyError(f"no job submitted with token {job.token!r}")
+            return found
+        return job
+
+    def _control(self, job: JobRef, action: Callable[[str], None]) -> None:
+        if isinstance(job, NextJob):
+            with self._backend._lock:
+                self._next_job.append(action)
+            return
+        action(self.job_id(job))
+
+    def _new_job(self, job_id: str) -> None:
+        with self._backend._lock:
+            actions, self._next_job = self._next_job, []
+        for action in actions:
+            action(job_id)
+
+    def commands(self, user: str | None = None, study: str | None = None) -> list[SentCommand]:
+        """The commands the fake's sessions sent so far, oldest first (logins and logouts
+        are not commands), optionally only those of ``user`` and/or ``study``."""
+        with self._backend._lock:
+            sent = list(self._backend.sent)
+        return [
+            item
+            for item in sent
+            if (user is None or item.user == user) and (study is None or item.study == study)
+        ]
 
     def job_meta(self, job_id: str) -> dict[str, Any]:
         """A copy of a job's stored meta, whatever its study (no authorization).
@@ -330,8 +437,10 @@ class FakeFlare:
         self._system.service.connect_site(name, org)
 
     def disconnect_site(self, name: str) -> None:
-        """Disconnect a client site (no error when it was not connected)."""
-        self._system.service.disconnect_site(name)
+        """Disconnect a client site (no error when it was not connected): a crash or a lost
+        network, so the jobs it takes part in fail (``SimulatedEngine.site_lost``)."""
+        if self._system.service.disconnect_site(name):
+            self._system.engine.site_lost(name)
 
     def add_user(self, name: str, org: str, role: str, api_key: str | None = None) -> None:
         """Add or replace a user; the API key defaults to the user name."""

@@ -113,8 +113,10 @@ class ServedSystem:
         self.service.connect_site(name, org)
 
     def disconnect_site(self, name: str) -> None:
-        """Disconnect a client site (no-op when it is not connected)."""
-        self.service.disconnect_site(name)
+        """Disconnect a client site (no-op when it is not connected); the jobs it takes part
+        in fail (``SimulatedEngine.site_lost``)."""
+        if self.service.disconnect_site(name):
+            self.engine.site_lost(name)
 
     def add_user(self, name: str, org: str, role: str) -> str:
         """Add (or replace) a user with a fresh API key; returns the key (also in

@@ -135,6 +135,7 @@ class _Point:
     def __init__(self, factory: object) -> None:
         self.factory = factory
         self.loads = 0
+        self.name = "lazy"
 
     def load(self) -> object:
         self.loads += 1
@@ -146,7 +147,9 @@ def test_entry_points_are_loaded_lazily_per_scheme(monkeypatch: pytest.MonkeyPat
     point = _Point(factory)
     asked: list[tuple[str, str]] = []
 
-    def fake_entry_points(*, group: str, name: str) -> list[_Point]:
+    def fake_entry_points(*, group: str, name: str | None = None) -> list[_Point]:
+        if name is None:  # listing the installed schemes for an error message: no load
+            return [point]
         asked.append((group, name))
         return [point] if name == "lazy" else []
 
@@ -185,3 +188,11 @@ async def test_explicit_registrations_win_over_entry_points(
         unregister_transport("mine")
     with pytest.raises(InvalidArgumentError):
         register_transport("", factory)
+
+
+def test_an_unknown_scheme_names_the_installed_ones_before_any_is_loaded() -> None:
+    # The installed entry points count as known even when no connect has loaded them yet.
+    with pytest.raises(InvalidArgumentError) as info:
+        connect("gopher://x", user=ADMIN)
+    known = str(info.value).split("known: ", 1)[1].rstrip(")").split(", ")
+    assert {"http", "https", "memory", "ws", "wss"} <= set(known)

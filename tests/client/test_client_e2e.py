@@ -152,7 +152,7 @@ def test_job_lifecycle(world: World, admin: SessionSpec) -> None:
     path = Path(admin.download_job_result(job_id))
     assert path == world.root / "downloads" / job_id
     assert json.loads((path / "meta.json").read_text())["status"] == "FINISHED:COMPLETED"
-    # job.zip unzipped: the job folder is the single directory under job/ (reference §4.4).
+    # job.zip unzipped: the job folder is the single directory under job/ (reference §1.3).
     assert [p.relative_to(path) for p in (path / "job").glob("*/meta.json")] == [
         Path("job", json.loads((path / "meta.json").read_text())["job_folder_name"], "meta.json")
     ]
@@ -505,3 +505,12 @@ def test_every_method_is_exercised_here() -> None:
     source = Path(__file__).read_text()
     missing = [name for name in _public_method_names() if f".{name}(" not in source]
     assert missing == []
+
+
+def test_watch_jobs_reports_each_status_of_a_real_run(tmp_path: Path) -> None:
+    from flare_testing import FakeFlare, JobFolders
+
+    with FakeFlare() as fake, fake.session() as session:
+        job_id = session.submit_job(str(JobFolders(tmp_path).hello()))
+        statuses = [change.new_status for change in session.watch_jobs(job_id)]
+    assert statuses == ["SUBMITTED", "RUNNING", "FINISHED:COMPLETED"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,22 @@ def test_the_call_table_covers_every_method() -> None:
         for name, value in inspect.getmembers(SessionSpec, inspect.isfunction)
         if not name.startswith("_")
     }
-    assert {name for name, _ in CALLS} == public - {"close"}
+    # watch_jobs returns an iterator instead of a result: its own test below.
+    assert {name for name, _ in CALLS} == public - {"close", "watch_jobs"}
+
+
+def test_a_closed_session_refuses_to_watch_without_sending(tmp_path: Path) -> None:
+    transport = ScriptedTransport()
+    session = make_session(transport, str(tmp_path))
+    session.close()
+    sent = list(transport.sent)
+    with pytest.raises(SessionClosed, match=r"^session closed$"):
+        session.watch_jobs()
+    async_session = make_async_session(ScriptedTransport(), str(tmp_path))
+    asyncio.run(async_session.aclose())
+    with pytest.raises(SessionClosed, match=r"^session closed$"):
+        async_session.watch_jobs(JOB)
+    assert transport.sent == sent
 
 
 def test_drivers_implement_every_abstract_method() -> None:

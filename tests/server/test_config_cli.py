@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 from flare_adapters.cli import main
@@ -25,6 +26,7 @@ from flare_adapters.server.config import (
     CONFIG_FILE,
     ConfigError,
     EngineSection,
+    SiteConfig,
     TlsConfig,
     WorkspaceConfig,
     WorkspacePaths,
@@ -288,9 +290,9 @@ def test_the_nvflare_engine_without_the_extra_is_a_clear_config_error(
 
 
 def test_cli_needs_a_command(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main([])
-    assert exited.value.code == 2
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert "Usage: flare-core" in captured.out + captured.err
 
 
 def test_cli_serve_runs_the_server_until_terminated(tmp_path: Path) -> None:
@@ -387,7 +389,15 @@ def test_serve_bind_failure_is_reported(tmp_path: Path) -> None:
 
 
 def test_a_bad_site_name_in_the_config_is_a_config_error(tmp_path: Path) -> None:
-    _init(tmp_path, sites=("bad name!",))
+    # init refuses what serve would refuse (the service's own site-name rule), before
+    # writing anything; a config edited by hand is refused when the server starts.
+    with pytest.raises(ConfigError, match="invalid site name 'bad name!'"):
+        _init(tmp_path / "refused", sites=("bad name!",))
+    assert not (tmp_path / "refused" / CONFIG_FILE).exists()
+    _init(tmp_path)
+    config = load_config(str(tmp_path))
+    bad = msgspec.structs.replace(config, sites=[SiteConfig(name="bad name!", org="nvidia")])
+    save_config(str(tmp_path), bad)
     with pytest.raises(ConfigError, match="sites"):
         asyncio.run(_start(tmp_path))
 

@@ -58,11 +58,22 @@ def test_login_returns_a_grant_bound_to_the_study() -> None:
 
 @pytest.mark.parametrize(
     ("user", "key"),
-    [(ADMIN, "wrong"), ("nobody@x.org", "nobody@x.org"), (ADMIN, None), (ADMIN, "")],
+    [(ADMIN, "wrong"), ("nobody@x.org", "nobody@x.org")],
 )
 def test_login_rejects_bad_credentials_without_an_auth_code(user: str, key: str | None) -> None:
     h = Harness()
     with pytest.raises(AuthenticationError, match="Incorrect user name or password") as info:
+        h.service.login(user, key, "default")
+    assert info.value.auth_code is None
+
+
+@pytest.mark.parametrize("user", [ADMIN, "nobody@x.org"])
+@pytest.mark.parametrize("key", [None, ""])
+def test_login_without_a_key_says_the_key_is_missing(user: str, key: str | None) -> None:
+    # Not "Incorrect user name or password": nothing was wrong, something was missing; the
+    # message is the same for known and unknown users.
+    h = Harness()
+    with pytest.raises(AuthenticationError, match="no API key given for user") as info:
         h.service.login(user, key, "default")
     assert info.value.auth_code is None
 

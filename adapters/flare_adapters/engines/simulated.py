@@ -349,6 +349,27 @@ class SimulatedEngine:
         """
         self._end_now(job_id, status, reason or "simulated failure")
 
+    def site_lost(self, site: str) -> list[str]:
+        """A client site went away: every launched job it takes part in fails now.
+
+        As on NVIDIA FLARE, where a job's participant that stops responding fails the run
+        (its workflow cannot collect that site's results), the job ends
+        ``FINISHED:EXECUTION_EXCEPTION`` and every participant logs the reason. Jobs the site
+        does not take part in run on.
+
+        Returns:
+            The ids of the jobs that failed.
+        """
+        with self._lock:
+            jobs = [job_id for job_id, run in self._runs.items() if site in run.sites]
+        for job_id in jobs:
+            self._end_now(
+                job_id,
+                JobStatus.FINISHED_EXECUTION_EXCEPTION.value,
+                f"lost connection to client {site} while the job was running",
+            )
+        return jobs
+
     def hold_job(self, job_id: str) -> None:
         """Keep a job RUNNING until ``release_job`` (or ``finish_job``/``fail_job``/abort).
 

@@ -14,8 +14,8 @@ Deadlines: a call must complete within its timeout; an upload or download may ta
 it needs but fails once ``timeout`` seconds pass without a byte moving. Foreign failures
 (aiohttp, ssl, timeouts, msgspec) are translated in one place, ``_translate``: failing to
 reach the server, a timeout or a stream that broke off become ``NoConnection``; an answer the
-client cannot read becomes ``InternalError``. HTTP has no event source, so waits between
-polls simply sleep (capped by ``max_poll_interval``).
+client cannot read becomes ``InternalError``. Waits between polls (capped by
+``max_poll_interval``) hold the server's event stream open and end at its first event.
 
 ``connect("http://host:port", ...)`` goes through ``http_transport`` (entry points ``http``
 and ``https`` of the ``flare_core.transports`` group).
@@ -24,6 +24,7 @@ and ``https`` of the ``flare_core.transports`` group).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator
@@ -45,11 +46,12 @@ from flare_adapters._network import (
     op_name,
     translating,
 )
-from flare_adapters.http.routes import LOGIN_PATH, LoginRequest, command_to_request
+from flare_adapters.http.routes import EVENTS_PATH, LOGIN_PATH, LoginRequest, command_to_request
 from flare_core._commands import Command
 from flare_core._errors import InternalError, InvalidArgumentError, NoConnection
 from flare_core._principal import Grant
 from flare_core._replies import Ok, Problem, Reply
+from flare_core._steps import ANY_JOB
 from flare_ports._transport import ChunkSink
 from flare_ports.wire import WireError, json_codec
 
@@ -343,9 +345,32 @@ class AsyncHttpTransport:
         return time.monotonic()
 
     async def asleep(self, seconds: float, wake_on: str | None) -> bool:
-        """Sleep (capped by ``max_poll_interval``); HTTP has no event source to wake on."""
-        await asyncio.sleep(self._options.sleep_for(seconds))
+        """Sleep (capped by ``max_poll_interval``), woken early by the server's event stream.
+
+        ``GET /v1/events`` is held open for the sleep (``?job_id=`` unless ``wake_on`` is
+        ``ANY_JOB``); the first event line ends it. Events are hints: a stream that cannot
+        be opened or breaks off only means sleeping the full time, never an error.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._options.sleep_for(seconds)
+        if wake_on is not None and not self._closed and self._grant is not None:
+            with contextlib.suppress(Exception):  # a hint source: any failure means "sleep"
+                async with asyncio.timeout_at(deadline):
+                    return await self._next_event(wake_on)
+        await asyncio.sleep(max(0.0, deadline - loop.time()))
         return False
+
+    async def _next_event(self, wake_on: str) -> bool:
+        query = [] if wake_on == ANY_JOB else [("job_id", wake_on)]
+        async with self._session().get(
+            self._url(EVENTS_PATH, query), headers=self._headers({})
+        ) as response:
+            if response.status != 200:
+                raise NoConnection(f"event stream refused: HTTP {response.status}")
+            async for line in response.content:
+                if line.startswith(b'{"event"'):
+                    return True
+        raise NoConnection("event stream ended")
 
     async def aclose(self) -> None:
         """Close the connection pool (idempotent; does not log out)."""

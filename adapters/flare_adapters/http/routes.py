@@ -40,6 +40,7 @@ from flare_core._nesting import decode_json
 
 __all__ = [
     "API_PREFIX",
+    "EVENTS_PATH",
     "IDEMPOTENCY_HEADER",
     "LOGIN_PATH",
     "LOGOUT_PATH",
@@ -62,6 +63,8 @@ LOGIN_PATH: Final = "/v1/sessions"
 LOGOUT_PATH: Final = "/v1/sessions/current"
 WS_PATH: Final = "/v1/ws"
 OPENAPI_PATH: Final = "/v1/openapi.json"
+EVENTS_PATH: Final = "/v1/events"
+"""The job-event stream of the caller's study (``flare_adapters.server.events``)."""
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")

@@ -23,6 +23,7 @@ from flare_core._commands import Command
 from flare_core._errors import NoConnection
 from flare_core._events import JobEvent
 from flare_core._replies import Problem, Reply
+from flare_core._steps import ANY_JOB
 from flare_ports._backend import Backend
 from flare_ports._transport import ChunkSink
 
@@ -179,6 +180,9 @@ class MemoryTransport(InProcessCalls):
 
     def _consume(self, job_id: str) -> bool:
         with self._lock:
+            if job_id == ANY_JOB and self._changed:
+                self._changed.clear()
+                return True
             if job_id in self._changed:
                 self._changed.discard(job_id)
                 return True

@@ -28,12 +28,11 @@ from flare_core._errors import AuthenticationError, InvalidArgumentError, Sessio
 from flare_core._events import JobEvent
 from flare_core._principal import Grant, Principal
 from flare_core._replies import Ok, Problem, Reply
-from flare_core._service._credentials import verify_api_key
+from flare_core._service._credentials import BAD_CREDENTIALS, require_api_key, verify_api_key
 from flare_core._studies import check_session_study
 
 __all__ = ["NVFlareBackend", "NVFlareConfig"]
 
-_BAD_CREDENTIALS = "Incorrect user name or password"
 _EXPIRED = "Your session is closed due to inactivity or cert expiry."
 
 
@@ -123,8 +122,10 @@ class NVFlareBackend:
         """
         check_session_study(study)
         account = self._users.get(user) if isinstance(user, str) else None
+        if account is None or account.api_key_hash is not None:
+            require_api_key(user, api_key)  # in-process kit users need none
         if account is None or not self._key_ok(account, api_key):
-            raise AuthenticationError(_BAD_CREDENTIALS)
+            raise AuthenticationError(BAD_CREDENTIALS)
         slot = self._pool.slot(account, study)
         try:
             slot.ensure(self.config.connect_timeout)

@@ -54,6 +54,12 @@ from flare_adapters.server.context import (
     run_sync,
 )
 from flare_adapters.server.downloads import open_archive
+from flare_adapters.server.events import install_event_stream
+from flare_adapters.server.observe import (
+    PUBLIC_ROUTES,
+    install_observability,
+    observe_middleware,
+)
 from flare_adapters.server.settings import ServerSettings
 from flare_adapters.server.uploads import UploadTooLarge, spool_stream, upload_reply
 from flare_adapters.server.ws import websocket_handler
@@ -65,7 +71,7 @@ __all__ = ["build_app", "exception_response", "problem_response", "reply_respons
 
 logger = logging.getLogger("flare_adapters.server")
 
-_PUBLIC: Final = {("POST", LOGIN_PATH), ("GET", OPENAPI_PATH)}
+_PUBLIC: Final = {("POST", LOGIN_PATH), ("GET", OPENAPI_PATH), *PUBLIC_ROUTES}
 _JSON: Final = "application/json"
 _ZIP_TYPES: Final = {"application/zip", "application/octet-stream", "application/x-zip-compressed"}
 _AUTH_CODES: Final = {"not_authenticated", "session_expired", "session_closed"}
@@ -330,7 +336,7 @@ def build_app(
     """
     settings = settings or ServerSettings()
     app = web.Application(
-        middlewares=[problems_middleware, auth_middleware],
+        middlewares=[observe_middleware, problems_middleware, auth_middleware],
         client_max_size=settings.max_json_bytes,
     )
     app[BACKEND] = backend
@@ -343,6 +349,8 @@ def build_app(
     app.router.add_post(LOGIN_PATH, login_handler)
     app.router.add_get(OPENAPI_PATH, openapi_handler)
     app.router.add_get(WS_PATH, websocket_handler)
+    install_event_stream(app)
+    install_observability(app)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, _command_handler(route))
     app.on_shutdown.append(_close_websockets)

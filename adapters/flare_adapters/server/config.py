@@ -17,16 +17,18 @@ import importlib.util
 import os
 import secrets
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final, Literal
 
 import msgspec
 
 from flare_adapters.server.settings import ServerSettings
 from flare_adapters.sqlite.blobs import fsync_dir
+from flare_core._errors import InvalidArgumentError
 from flare_core._policy import DEFAULT_POLICY, PolicyError, parse_policy
 from flare_core._service._config import ServiceConfig, UserConfig
 from flare_core._service._credentials import DEFAULT_SCRYPT_N, hash_api_key
+from flare_core._validation import check_site_name
 
 __all__ = [
     "CONFIG_FILE",
@@ -270,11 +272,21 @@ def load_config(root: str) -> WorkspaceConfig:
     if len(set(names)) != len(names):
         raise ConfigError(f"{CONFIG_FILE}: duplicate user names")
     config.service_config("check")  # validates the policy
+    _check_sites(site.name for site in config.sites)
     if config.nvflare is not None:
         unknown = sorted(set(config.nvflare.kits) - set(names))
         if unknown:
             raise ConfigError(f"{CONFIG_FILE}: nvflare.kits: users without an API key: {unknown}")
     return config
+
+
+def _check_sites(names: Iterable[str]) -> None:
+    # The service's own rule, so that init refuses exactly what serve would.
+    for name in names:
+        try:
+            check_site_name(name)
+        except InvalidArgumentError as exc:
+            raise ConfigError(f"{CONFIG_FILE}: sites: {exc}") from None
 
 
 def save_config(root: str, config: WorkspaceConfig) -> None:
@@ -325,10 +337,12 @@ def init_workspace(
 
     Raises:
         FileExistsError: the directory already holds a workspace config.
+        ConfigError: a site name the server would refuse.
     """
     paths = WorkspacePaths(root)
     if os.path.exists(paths.config):
         raise FileExistsError(f"{paths.config} already exists")
+    _check_sites(sites)
     admin, api_key = new_user(admin_user, org, "project_admin", scrypt_n=scrypt_n)
     config = WorkspaceConfig(
         server_org=org,

@@ -73,6 +73,7 @@ from flare_core._errors import InternalError, InvalidArgumentError, NoConnection
 from flare_core._events import JobEvent
 from flare_core._principal import Grant
 from flare_core._replies import Ok, Problem, Reply
+from flare_core._steps import ANY_JOB
 from flare_ports._transport import ChunkSink
 from flare_ports.wire import WireError, json_codec
 
@@ -96,6 +97,11 @@ _DOWNLOAD_WINDOW: Final = 8
 _MAX_SUBSCRIPTIONS: Final = 128
 _EXPIRED: Final = "session_expired"
 _UNKNOWN_TOKEN: Final = "not_authenticated"
+
+
+def _wire(job_id: str) -> str | None:
+    """A subscription's ``job_id`` on the wire: ``null`` means every job of the study."""
+    return None if job_id == ANY_JOB else job_id
 
 
 class WsOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -514,7 +520,7 @@ class AsyncWsTransport:
 
     async def _resubscribe(self, link: _Link, deadline: float) -> None:
         for job_id in list(self._subscribed):
-            await self._exchange(link, {"op": "subscribe", "job_id": job_id}, deadline)
+            await self._exchange(link, {"op": "subscribe", "job_id": _wire(job_id)}, deadline)
 
     async def _exchange(self, link: _Link, frame: dict[str, Any], deadline: float) -> Reply:
         """Send one request frame on ``link`` and wait for its reply (before ``deadline``).
@@ -582,8 +588,13 @@ class AsyncWsTransport:
     # --- events -------------------------------------------------------------------------------
 
     def _on_event(self, event: JobEvent) -> None:
-        if event.job_id in self._events:
-            self._events[event.job_id] += 1
+        # The server sends only the study's events; a study-wide subscription counts them all.
+        hit = False
+        for key in (event.job_id, ANY_JOB):
+            if key in self._events:
+                self._events[key] += 1
+                hit = True
+        if hit:
             self._poke()
 
     def _mark_seen(self, command: Command) -> None:
@@ -602,7 +613,7 @@ class AsyncWsTransport:
 
     async def _subscribe(self, job_id: str, deadline: float) -> None:
         link = await self._ensure(deadline)
-        reply = await self._exchange(link, {"op": "subscribe", "job_id": job_id}, deadline)
+        reply = await self._exchange(link, {"op": "subscribe", "job_id": _wire(job_id)}, deadline)
         if isinstance(reply, Problem):
             raise _Rejected(reply)
         self._subscribed[job_id] = None
@@ -615,7 +626,7 @@ class AsyncWsTransport:
             if link.alive:
                 request_id = next(self._ids)
                 task = asyncio.get_running_loop().create_task(
-                    link.send({"id": request_id, "op": "unsubscribe", "job_id": oldest})
+                    link.send({"id": request_id, "op": "unsubscribe", "job_id": _wire(oldest)})
                 )
                 task.add_done_callback(_quiet)
 

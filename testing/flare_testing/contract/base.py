@@ -396,6 +396,10 @@ def running_job(harness: Harness, session: SessionSpec, jobs: JobFolders, **vari
     The job gets a unique name that the harness holds before the submit is sent: on a real
     clock a job may end between its submit's reply and any hold by id.
 
+    The job is asked to run for hours (``sleep_time``) unless the variant says otherwise: on a
+    real clock the hold comes after the submit's reply, and a job that may end within
+    milliseconds can be over by then on a loaded machine.
+
     Returns:
         The job id.
     """

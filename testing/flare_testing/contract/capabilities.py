@@ -49,6 +49,7 @@ __all__ = [
     "UNBOUNDED_TOKEN_HASH",
     "USER_ADMIN",
     "VIRTUAL_TIME",
+    "WATCH_JOBS",
     "WORKSPACE_FILES",
     "WORKSPACE_SHELL",
     "missing",
@@ -72,6 +73,7 @@ WORKSPACE_SHELL = "workspace_shell"
 RELAXED_LOG_RIGHTS = "relaxed_log_rights"
 JOB_EVENTS = "job_events"
 CONTEXT_MANAGER = "context_manager"
+WATCH_JOBS = "watch_jobs"
 DASH_NAMES = "dash_names"
 NAMED_LOGIN = "named_login"
 SITE_REFUSALS_TYPED = "site_refusals_typed"
@@ -148,6 +150,10 @@ REASONS: Mapping[str, str] = {
     JOB_EVENTS: (
         "a waiting session wakes as soon as its job changes status instead of sleeping out "
         "the poll interval (event-pushing transports)"
+    ),
+    WATCH_JOBS: (
+        "sessions stream typed job status changes (watch_jobs, flare-core's addition); the "
+        "reference's Session offers only polling"
     ),
     CONTEXT_MANAGER: (
         "sessions are context managers that close on exit (DECISIONS §1); the reference's "

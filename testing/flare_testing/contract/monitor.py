@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -102,6 +103,23 @@ class MonitorContract(ContractBase):
         assert meta["status"] == "FINISHED:COMPLETED"
         assert recorder.calls[-1][2]["status"] == "FINISHED:COMPLETED"
         assert len(recorder.calls) >= 2
+
+    @pytest.mark.flare_requires(cap.QUICK_JOBS, cap.WATCH_JOBS)
+    def test_watch_follows_one_job_to_its_end(self, session: SessionSpec, jobs: JobFolders) -> None:
+        job_id = session.submit_job(str(jobs.hello()))
+        changes = list(session.watch_jobs(job_id, poll_interval=1.0))
+        assert changes[0].old_status is None
+        assert changes[-1].new_status == "FINISHED:COMPLETED"
+        assert changes[-1].terminal
+        assert not any(change.terminal for change in changes[:-1])
+        for before, after in itertools.pairwise(changes):
+            assert after.old_status == before.new_status != after.new_status
+        assert {change.job_id for change in changes} == {job_id}
+
+    @pytest.mark.flare_requires(cap.WATCH_JOBS)
+    def test_watching_an_unknown_job_is_not_found(self, session: SessionSpec) -> None:
+        with pytest.raises(JobNotFound):
+            next(iter(session.watch_jobs(unknown_job_id())))
 
     @pytest.mark.flare_requires(cap.QUICK_JOBS)
     def test_callback_false_ends_even_on_a_terminal_poll(

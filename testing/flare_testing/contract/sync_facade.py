@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -38,6 +38,21 @@ def run_awaitable(runner: asyncio.Runner, value: Awaitable[T] | T) -> T:
         result: T = runner.run(_wait(value))
         return result
     return value
+
+
+def _iterate(runner: asyncio.Runner, stream: AsyncIterator[T]) -> Iterator[T]:
+    """A sync iterator over ``stream``, each step run on ``runner``."""
+    try:
+        while True:
+            try:
+                item: T = runner.run(_wait(anext(stream)))
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            runner.run(_wait(close()))
 
 
 class SyncFacade:
@@ -65,7 +80,10 @@ class SyncFacade:
         method: Callable[..., Any] = attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return run_awaitable(self._runner, method(*args, **kwargs))
+            result = method(*args, **kwargs)
+            if isinstance(result, AsyncIterator):  # watch_jobs: iterate it on the runner
+                return _iterate(self._runner, result)
+            return run_awaitable(self._runner, result)
 
         call.__name__ = name
         return call

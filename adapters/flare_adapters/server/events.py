@@ -1,0 +1,100 @@
+"""``GET /v1/events``: the job events of the caller's study as a stream of JSON lines.
+
+HTTP clients have no socket to push to, so they hold this response open: the first line is
+``{"subscribed": true}`` (from then on no event is missed), then one line per event,
+``{"event": {"job_id", "study", "status"}}``, and an empty line every ``_KEEPALIVE`` seconds
+so idle connections are not cut. ``?job_id=ID`` keeps only that job's events. Events are
+hints to look again, as on the WebSocket: when a slow reader lets the backlog grow past
+``ws_event_backlog``, the oldest are dropped. The stream ends when the client goes away or
+the server shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Final
+
+import msgspec
+from aiohttp import web
+
+import flare_core as fc
+from flare_adapters.http.routes import EVENTS_PATH
+from flare_adapters.server.context import BACKEND, SETTINGS, caller_of
+
+__all__ = ["EVENT_STREAMS", "EventStreams", "events_handler", "install_event_stream"]
+
+_KEEPALIVE: Final = 15.0
+_NDJSON: Final = "application/x-ndjson"
+_encode = msgspec.json.Encoder().encode
+
+
+class EventStreams:
+    """The open event streams, ended together when the server shuts down."""
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+
+
+EVENT_STREAMS: Final = web.AppKey("event_streams", EventStreams)
+
+
+async def events_handler(request: web.Request) -> web.StreamResponse:
+    """Stream the caller's study's job events (see the module docstring)."""
+    caller = caller_of(request)
+    assert caller is not None  # the auth middleware guards this route
+    study = caller.principal.study
+    only = request.query.get("job_id") or None
+    app = request.app
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[fc.JobEvent] = asyncio.Queue()
+    backlog = app[SETTINGS].ws_event_backlog
+
+    def offer(event: fc.JobEvent) -> None:
+        if event.study != study or (only is not None and event.job_id != only):
+            return
+        if queue.qsize() >= backlog:
+            queue.get_nowait()  # drop the oldest: events are wake-up hints
+        queue.put_nowait(event)
+
+    def listener(event: fc.JobEvent) -> None:
+        # Called from any thread (often under the service's lock): only hand the event over.
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
+            loop.call_soon_threadsafe(offer, event)
+
+    unsubscribe = app[BACKEND].subscribe(listener)
+    stopping = app[EVENT_STREAMS].stopping
+    response = web.StreamResponse(headers={"Content-Type": _NDJSON, "Cache-Control": "no-store"})
+    try:
+        await response.prepare(request)
+        await response.write(b'{"subscribed":true}\n')
+        while not stopping.is_set():
+            next_event = asyncio.ensure_future(queue.get())
+            stop = asyncio.ensure_future(stopping.wait())
+            done, _ = await asyncio.wait(
+                {next_event, stop}, timeout=_KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
+            )
+            stop.cancel()
+            if next_event not in done:
+                next_event.cancel()
+                if not done:
+                    await response.write(b"\n")
+                continue
+            event = next_event.result()
+            await response.write(_encode({"event": event}) + b"\n")
+    finally:
+        unsubscribe()
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+    return response
+
+
+async def _end_streams(app: web.Application) -> None:
+    app[EVENT_STREAMS].stopping.set()
+
+
+def install_event_stream(app: web.Application) -> None:
+    """Add ``GET /v1/events`` to ``app`` (and end its streams when the app shuts down)."""
+    app[EVENT_STREAMS] = EventStreams()
+    app.router.add_get(EVENTS_PATH, events_handler)
+    app.on_shutdown.append(_end_streams)
