@@ -9,7 +9,8 @@ extra first):
 2. over ``http://`` and then over ``ws://``, through ``flare_core.connect``:
    * submit the shipped example job ``hello-numpy-sag`` (numpy FedAvg, 2 sites, 3 rounds)
      with a submit token, and follow it live: each status change and each round, with how
-     long that round took (over WebSocket the server's pushed job events wake the monitor);
+     long that round took (the server's job events wake the monitor: pushed over WebSocket,
+     streamed from ``GET /v1/events`` over HTTP);
    * print its server log, download its result, load the final global model with numpy and
      print its shape and values;
    * submit it again with the same token: the server answers with the same job id;
@@ -104,7 +105,7 @@ class _Printer:
             self.line(f"    {verb} {report.transferred} bytes ({report.op})")
 
     def status(self, session: SessionSpec, job_id: str, meta: dict[str, Any]) -> bool:
-        """``monitor_job``'s callback: woken by the server's pushed events over WebSocket."""
+        """``monitor_job``'s callback, woken by the server's job events."""
         status = str(meta.get("status"))
         progress = meta.get("progress") if isinstance(meta.get("progress"), dict) else {}
         assert isinstance(progress, dict)
@@ -162,7 +163,7 @@ def _scenario(
 ) -> None:
     job_folder, failing_folder = jobs
     printer.line(f"=== over {label}: {url}")
-    wake = "pushed job events" if label == "WebSocket" else "polling every 0.5 s"
+    wake = "pushed job events" if label == "WebSocket" else "the server's event stream"
     with connect(
         url,
         user=user,

@@ -34,6 +34,7 @@ from flare_adapters.server.config import (
     load_config,
 )
 from flare_adapters.server.tls import server_ssl_context
+from flare_adapters.server.unparsed import ProblemAppRunner
 from flare_adapters.sqlite.blobs import BlobDirectory
 from flare_adapters.sqlite.db import Database
 from flare_adapters.sqlite.recovery import collect_orphans, recover_jobs
@@ -235,7 +236,7 @@ async def listen(
     if config.tls is not None:
         context = server_ssl_context(config.tls, paths)
     app = build_app(backend, config.server, spool_dir=spool_dir)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    runner = ProblemAppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     try:
         bind_host = host or config.host
