@@ -13,11 +13,13 @@ shell command's file work (a handler's ``OutsideLock`` reply) - runs outside the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 
 from flare_core._commands import Command, SubmitJob
 from flare_core._errors import AuthenticationError, InternalError, InvalidArgumentError
 from flare_core._events import JobEvent
+from flare_core._lifecycle import JobStatus, is_terminal
 from flare_core._principal import Grant, Principal
 from flare_core._replies import Ok, Problem, Reply
 from flare_core._service import _downloads, _sessions
@@ -25,6 +27,7 @@ from flare_core._service._config import ServiceConfig, UserConfig
 from flare_core._service._core import OutsideLock, ServiceCore, SiteInfo
 from flare_core._service._credentials import hash_api_key
 from flare_core._service._dispatch import HANDLERS
+from flare_core._service._jobs import stop_job
 from flare_core._service._scheduler import EngineCallbacks, schedule, schedule_now
 from flare_core._service._submit import submit_job
 from flare_core._service.ports import NullLock, ServicePorts
@@ -135,6 +138,37 @@ class AdminService:
     def start_time(self) -> float:
         """When the server (last) started, epoch seconds."""
         return self._core.start_time
+
+    def abort_live_jobs(self, reason: str) -> list[str]:
+        """Stop for good: dispatch nothing more and abort every DISPATCHED or RUNNING job.
+
+        For a host that is being stopped (``flare-core serve`` on SIGTERM or SIGINT): each
+        live job ends ``FINISHED:ABORTED`` with ``reason`` as its ``finish_reason`` once its
+        engine has stopped it (at once for a dispatched one); SUBMITTED jobs stay queued for
+        the next start. The service stops as after a ``shutdown`` of the server.
+
+        Returns:
+            The ids of the jobs it aborted.
+        """
+        core = self._core
+        with core.guard():
+            core.running = False  # no scheduling pass dispatches anything from now on
+            live = [
+                meta
+                for meta in core.ports.jobs.unfinished()
+                if meta.get("status") in (JobStatus.DISPATCHED, JobStatus.RUNNING)
+            ]
+            for meta in live:
+                job_id = str(meta["job_id"])
+                core.stop_reasons[job_id] = reason
+                with suppress(InternalError):  # the engine no longer runs it: it ends anyway
+                    stop_job(core, meta)
+                current = core.ports.jobs.get(job_id)
+                if current is not None and is_terminal(str(current.get("status", ""))):
+                    core.stop_reasons.pop(job_id, None)
+                    if current.get("finish_reason") is None:
+                        core.ports.jobs.update(job_id, {"finish_reason": reason})
+        return [str(meta["job_id"]) for meta in live]
 
     def start(self) -> None:
         """Bring a shut-down server back (a new ``start_time``); no-op while running."""

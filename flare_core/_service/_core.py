@@ -166,6 +166,7 @@ class ServiceCore:
         self.start_time = ports.clock.time()
         self.downloads: OrderedDict[str, PendingDownload] = OrderedDict()
         self.pending_deletes: set[str] = set()  # live jobs to delete once they end
+        self.stop_reasons: dict[str, str] = {}  # live jobs a stopping server aborted: why
         self._sites: dict[str, _Site] = {}
         self._listeners: dict[int, Callable[[JobEvent], None]] = {}
         self._next_listener = 0

@@ -43,6 +43,7 @@ __all__ = [
     "get_job_meta",
     "list_job_components",
     "list_jobs",
+    "stop_job",
 ]
 
 # The meta keys a clone copies (reference §1.3 "Clone").
@@ -110,8 +111,9 @@ def get_job_meta(core: ServiceCore, principal: Principal, command: GetJobMeta) -
     return meta
 
 
-def _stop(core: ServiceCore, meta: dict[str, Any]) -> AbortPlan:
-    """Abort a job as ``plan_abort`` says; the job may still be live after a ``signal``."""
+def stop_job(core: ServiceCore, meta: dict[str, Any]) -> AbortPlan:
+    """Abort a job as ``plan_abort`` says (under ``core.guard()``); the job may still be live
+    after a ``signal``, until its engine reports the end."""
     job_id = str(meta["job_id"])
     status = str(meta.get("status", ""))
     plan = plan_abort(status, job_id)
@@ -137,7 +139,7 @@ def abort_job(core: ServiceCore, principal: Principal, command: AbortJob) -> str
     meta = core.load_job(principal, command.job_id)
     core.authorize(principal, command.right, meta)
     check_operation(JobOp.ABORT, str(meta.get("status", "")), str(meta["job_id"]))
-    return _stop(core, meta).message
+    return stop_job(core, meta).message
 
 
 def delete_job(core: ServiceCore, principal: Principal, command: DeleteJob) -> dict[str, Any]:
@@ -162,7 +164,7 @@ def delete_job(core: ServiceCore, principal: Principal, command: DeleteJob) -> d
             # only the caller-visible user tokens, as the reference does.
             marked += record.scope.kind == "user"
     if not is_terminal(str(meta.get("status", ""))):
-        _stop(core, meta)
+        stop_job(core, meta)
     current = core.ports.jobs.get(job_id)
     if current is not None and not is_terminal(str(current.get("status", ""))):
         core.pending_deletes.add(job_id)

@@ -346,6 +346,7 @@ class EngineCallbacks:
             with suppress(InvalidTransition):
                 final = transition(str(meta.get("status", "")), _TRIGGERS[final])
             changes = finish_fields(meta, final, core.now())
+            reason = core.stop_reasons.pop(job_id, reason)  # a stopping server says why
             if reason:
                 changes["finish_reason"] = reason  # the same key startup recovery uses
             _set_status(core, meta, final, changes)

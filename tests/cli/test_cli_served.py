@@ -180,7 +180,7 @@ def test_init_then_serve_refuse_the_same_bad_site(tmp_path: Path) -> None:
 
 
 def test_serve_logs_one_line_per_request_at_info(tmp_path: Path) -> None:
-    assert run(tmp_path, "init", str(tmp_path / "ws")).returncode == 0
+    assert run(tmp_path, "init", str(tmp_path / "ws"), "--engine", "simulated").returncode == 0
     with subprocess.Popen(
         [*SCRIPT, "serve", str(tmp_path / "ws"), "--port", "0", "--log-level", "INFO"],
         stdout=subprocess.PIPE,
@@ -190,6 +190,7 @@ def test_serve_logs_one_line_per_request_at_info(tmp_path: Path) -> None:
     ) as process:
         try:
             assert process.stdout is not None
+            assert process.stdout.readline().startswith("engine: simulated")
             url = process.stdout.readline().split()[-1]  # "serving on URL", or EOF
             with urllib.request.urlopen(f"{url}/v1/health", timeout=30) as response:
                 assert json.loads(response.read()) == {"status": "ok"}

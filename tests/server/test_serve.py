@@ -118,15 +118,20 @@ async def test_state_survives_a_clean_restart(tmp_path: Path) -> None:
     with serve(workspace=str(tmp_path), job_duration=60.0) as first:
         async with session(first) as api:
             job = await api.submit(hello_zip(), token="keep-me")
+            queued = await api.submit(hello_zip("queued", min_clients=3))  # never schedulable
             await api.ok(
                 "POST", "/v1/studies", json_body={"study": "kept", "site_orgs": ["nvidia:site-1"]}
             )
             await api.ok("POST", "/v1/sites/site-2/disable")
+            assert (await api.ok("GET", f"/v1/jobs/{job}"))["status"] == "RUNNING"
     with serve(workspace=str(tmp_path), job_duration=60.0) as second:
         async with session(second) as api:
+            # A clean stop is a shutdown, not a crash: the running job was aborted, with why.
             meta = await api.ok("GET", f"/v1/jobs/{job}")
-            assert meta["status"] == "FINISHED:ABNORMAL"
-            assert meta["finish_reason"] == "the server stopped while the job was RUNNING"
+            assert meta["status"] == "FINISHED:ABORTED"
+            assert meta["finish_reason"] == "the server was stopped while the job was live"
+            assert second.runtime.recovered == []
+            assert (await api.ok("GET", f"/v1/jobs/{queued}"))["status"] == "SUBMITTED"
             assert await api.submit(hello_zip(), token="keep-me") == job
             assert "kept" in (await api.ok("GET", "/v1/studies"))["studies"]
         assert "site-2" not in [s.name for s in second.service.sites() if s.connected]

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from flare_adapters.server.config import (
+    EngineSection,
     SiteConfig,
     WorkspaceConfig,
     new_user,
@@ -58,6 +59,7 @@ def make_workspace(
         job_duration=job_duration,
         idle_timeout=idle_timeout,
         server=settings or ServerSettings(),
+        engine=EngineSection(kind="simulated"),  # the campaign measures the server, not NVFlare
     )
     save_config(root, config)
     os.makedirs(os.path.join(root, "state"), exist_ok=True)
@@ -96,7 +98,8 @@ class ServerProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         assert process.stdout is not None
-        line = process.stdout.readline()  # bounded: the process prints it or exits
+        engine = process.stdout.readline()  # bounded: the process prints these or exits
+        line = process.stdout.readline() if engine.startswith("engine: ") else engine
         if not line.startswith("serving on "):
             process.kill()
             process.wait(timeout=30)

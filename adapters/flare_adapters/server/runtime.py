@@ -15,6 +15,7 @@ import logging
 import os
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator
 from importlib import metadata
 
@@ -47,6 +48,7 @@ from flare_adapters.sqlite.stores import (
 )
 from flare_adapters.zipsafe import ZipPacker
 from flare_core._errors import InvalidArgumentError
+from flare_core._lifecycle import is_terminal
 from flare_core._service import AdminService, ServicePorts
 from flare_core._service.ports import Engine
 from flare_ports._backend import Backend
@@ -61,6 +63,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("flare_adapters.server")
+
+STOP_REASON = "the server was stopped while the job was live"
+"""The ``finish_reason`` of the jobs a stopping server aborts (``ServerRuntime.stop_jobs``)."""
+_STOP_MARGIN = 5.0  # seconds beyond the engine's abort grace a stopping server waits
 
 
 def package_version() -> str:
@@ -182,6 +188,33 @@ class ServerRuntime:
         if callable(close):
             close()
 
+    async def stop_jobs(self, reason: str = STOP_REASON) -> list[str]:
+        """Abort the live jobs of a server that is being stopped, and wait (bounded) for their
+        engine to end them, so they end ``FINISHED:ABORTED`` with ``reason`` rather than
+        being recovered as a crash at the next start. Returns the ids of those jobs."""
+        aborted = self.service.abort_live_jobs(reason)
+        if not aborted:
+            return []
+        logger.warning("stopping: aborting %d live job(s): %s", len(aborted), ", ".join(aborted))
+        deadline = time.monotonic() + self.config.engine.abort_grace + _STOP_MARGIN
+        while (left := self._live(aborted)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if left:
+            logger.warning(
+                "%d job(s) did not stop in time; the next start ends them ABNORMAL: %s",
+                len(left),
+                ", ".join(left),
+            )
+        return aborted
+
+    def _live(self, job_ids: list[str]) -> list[str]:
+        live = []
+        for job_id in job_ids:
+            meta = self.service.job_meta(job_id)
+            if meta is not None and not is_terminal(str(meta.get("status", ""))):
+                live.append(job_id)
+        return live
+
     def close(self) -> None:
         """Stop the engine's jobs, the timers (waiting for a running one) and the database."""
         self._close_engine()
@@ -285,5 +318,8 @@ async def run_server(
             spool_dir=runtime.blobs.spool_dir(),
         ) as (bound_host, bound_port, tls):
             yield RunningServer(runtime, bound_host, bound_port, tls)
+        # The socket is closed and the replies in flight are sent: now the jobs, as a
+        # shutdown (an exception from the block skips this: the next start recovers them).
+        await runtime.stop_jobs()
     finally:
         runtime.close()
