@@ -21,7 +21,7 @@ from typing import Any
 import numpy
 import pytest
 
-from flare_adapters import demo
+from flare_adapters import cli, demo
 from flare_adapters.engines.nvflare.run import MARKER_ENV
 from flare_adapters.http.client import http_transport
 from flare_adapters.server.config import EngineSection, init_workspace
@@ -274,3 +274,20 @@ def test_the_demo_trains_the_model_for_real() -> None:
     assert text.count("[ 10.000   11.000   12.000]") == 2  # [7, 8, 9] + 3 rounds
     assert text.count("ended FINISHED:ABNORMAL: site-1: ") == 2
     assert "ComponentNotAuthorized" in text
+
+
+def test_the_cli_waits_with_real_rounds_and_exits_by_the_outcome(
+    system: ServedSystem, jobs: JobFolders, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "admin.key"
+    key.write_text(system.admin_key + "\n")
+    login = ["--url", system.ws_url, "--user", system.admin_user, "--api-key-file", str(key)]
+    capsys.readouterr()
+    folder = str(jobs.hello(num_rounds=2))
+    assert cli.main(["--progress", "jobs", "submit", folder, "--wait", *login]) == 0
+    err = capsys.readouterr().err
+    assert ": round 1/2 done (+" in err
+    assert ": round 2/2 done (+" in err
+    bad = str(jobs.hello(executor_path="evil.module.Trainer"))
+    assert cli.main(["jobs", "submit", bad, "--wait", *login]) == 1  # not COMPLETED: failure
+    assert capsys.readouterr().out.split()[-1] == "FINISHED:ABNORMAL"

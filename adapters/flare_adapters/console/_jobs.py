@@ -40,16 +40,28 @@ def jobs() -> None:
     """Submit, watch and manage jobs (no sub-command: list them)."""
 
 
+def _since(started: float) -> str:
+    return f"{time.monotonic() - started:.1f}s"
+
+
 def _wait(session: SessionSpec, output: Output, job_id: str, timeout: float, poll: float) -> int:
     seen: list[str] = []
+    rounds_seen = [0]
     started = time.monotonic()
 
     def show(_: SessionSpec, __: str, meta: dict[str, Any]) -> bool:
-        # Progress for people: one line per status change, with the time it took.
+        # Progress for people: one line per status change and per finished round (the
+        # nvflare engine's ``progress``), with the time since the wait began.
         status = str(meta.get("status"))
+        progress = meta.get("progress")
+        rounds = progress.get("rounds_finished") if isinstance(progress, dict) else None
+        if isinstance(rounds, int) and rounds > rounds_seen[0] and isinstance(progress, dict):
+            rounds_seen[0] = rounds
+            total = progress.get("num_rounds") or "?"
+            output.note(f"{job_id}: round {rounds}/{total} done (+{_since(started)})")
         if not seen or seen[-1] != status:
             seen.append(status)
-            output.note(f"{job_id}: {status} (+{time.monotonic() - started:.1f}s)")
+            output.note(f"{job_id}: {status} (+{_since(started)})")
         return True
 
     callback = show if state().show_progress() and not output.json_mode else None
