@@ -96,6 +96,15 @@ def test_a_failed_or_killed_simulator_is_an_execution_exception(code: int, said:
     assert result.reason == f"{said}; server: RuntimeError: no server app"
 
 
+def test_first_error_unwraps_nvflares_config_errors() -> None:
+    wrapped = (
+        "nvflare.fuel.common.excepts.ComponentNotAuthorized: Error processing ['/x/config.json']"
+        " in JSON element {'path': 'evil.T'}: path: executors.#1.executor, exception:"
+        " ComponentNotAuthorized: component 'evil.T' is not in allow_list\n"
+    )
+    assert first_error(wrapped) == "ComponentNotAuthorized: component 'evil.T' is not in allow_list"
+
+
 def test_first_error_prefers_the_exception_line() -> None:
     assert first_error("first\n  File x\nKeyError: 'k'\n") == "KeyError: 'k'"
     assert first_error("just a line\n") == "just a line"

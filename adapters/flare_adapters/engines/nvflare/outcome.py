@@ -107,6 +107,8 @@ def first_error(text: str) -> str:
     """The most telling line of an error log: its last exception line, else its first line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in reversed(lines):
+        if "exception: " in line:  # NVFlare's config errors wrap the real one: keep that
+            line = line.rsplit("exception: ", 1)[1]
         head = line.split(":", 1)[0]
         if (
             head.endswith(("Error", "Exception", "Unauthorized", "NotAuthorized"))
