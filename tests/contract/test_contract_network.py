@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from flare_adapters.http.client import http_transport
+from flare_adapters.server.config import EngineSection
 from flare_adapters.session import AsyncSession, Session
 from flare_adapters.ws.client import ws_transport
 from flare_core._flows import RetryPolicy
@@ -143,11 +144,14 @@ class NetworkContract:
     def flare_capabilities(self, flare_scheme: str) -> frozenset[str]:
         return NETWORK_CAPABILITIES[flare_scheme]
 
+    ENGINE: EngineSection | None = None
+    """The engine behind the served system (None: ``serve()``'s simulated one)."""
+
     @pytest.fixture
     def flare_harness(self) -> Iterator[Harness]:
         with (
             tempfile.TemporaryDirectory(prefix="flare-", dir=_FAST_DISK) as workspace,
-            serve(job_duration=JOB_DURATION, workspace=workspace) as served,
+            serve(job_duration=JOB_DURATION, workspace=workspace, engine=self.ENGINE) as served,
         ):
             port = urlsplit(served.http_url).port
             assert port is not None

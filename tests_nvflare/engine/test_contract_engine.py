@@ -13,10 +13,7 @@ would only kill again.
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,15 +22,11 @@ from flare_testing import contract
 from flare_testing.contract import capabilities as cap
 from flare_testing.contract.harness import Harness
 from flare_testing.job_folders import JobFolders
-from flare_testing.server import serve
 from tests.contract.test_contract_network import (
-    _FAST_DISK,
-    JOB_DURATION,
     NETWORK_CAPABILITIES,
     NetworkContract,
     ServedHarness,
 )
-from tests.transports.proxy import LoopbackProxy
 from tests_nvflare.harness import FastJobs
 
 ENGINE_ABSENT = frozenset({cap.JOB_CONTROL, cap.QUICK_JOBS})
@@ -42,6 +35,8 @@ ENGINE_ABSENT = frozenset({cap.JOB_CONTROL, cap.QUICK_JOBS})
 
 class EngineRun(NetworkContract):
     """``NetworkContract`` with the nvflare engine behind the served system."""
+
+    ENGINE = EngineSection(kind="nvflare")
 
     @pytest.fixture(params=("ws",))
     def flare_scheme(self, request: pytest.FixtureRequest) -> str:
@@ -55,24 +50,10 @@ class EngineRun(NetworkContract):
     def flare_capabilities(self, flare_scheme: str) -> frozenset[str]:
         return NETWORK_CAPABILITIES[flare_scheme] - ENGINE_ABSENT
 
-    @pytest.fixture
-    def flare_harness(self) -> Iterator[Harness]:
-        with (
-            tempfile.TemporaryDirectory(prefix="flare-", dir=_FAST_DISK) as workspace,
-            serve(
-                job_duration=JOB_DURATION,
-                workspace=workspace,
-                engine=EngineSection(kind="nvflare"),
-            ) as served,
-        ):
-            assert served.runtime.engine_kind == "nvflare"
-            port = urlsplit(served.http_url).port
-            assert port is not None
-            proxy = LoopbackProxy(port)
-            try:
-                yield ServedHarness(served, proxy)
-            finally:
-                proxy.close()
+    @pytest.fixture(autouse=True)
+    def _runs_the_nvflare_engine(self, _flare_requirements: None, flare_harness: Harness) -> None:
+        assert isinstance(flare_harness, ServedHarness)
+        assert flare_harness.served.runtime.engine_kind == "nvflare"
 
     @pytest.fixture
     def flare_jobs(self, tmp_path: Path, flare_harness: Harness) -> JobFolders:
