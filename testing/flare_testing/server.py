@@ -23,6 +23,7 @@ from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
+from flare_adapters.engines.nvflare import NVFlareEngine
 from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.system import DEFAULT_USERS
 from flare_adapters.nvflare.pool import SessionOpener
@@ -114,9 +115,11 @@ class ServedSystem:
 
     def disconnect_site(self, name: str) -> None:
         """Disconnect a client site (no-op when it is not connected); the jobs it takes part
-        in fail (``SimulatedEngine.site_lost``)."""
+        in fail (the engine's ``site_lost``)."""
         if self.service.disconnect_site(name):
-            self.engine.site_lost(name)
+            engine = self.runtime.engine
+            if isinstance(engine, (SimulatedEngine, NVFlareEngine)):
+                engine.site_lost(name)
 
     def add_user(self, name: str, org: str, role: str) -> str:
         """Add (or replace) a user with a fresh API key; returns the key (also in

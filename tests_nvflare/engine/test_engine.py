@@ -291,3 +291,15 @@ def test_the_cli_waits_with_real_rounds_and_exits_by_the_outcome(
     bad = str(jobs.hello(executor_path="evil.module.Trainer"))
     assert cli.main(["jobs", "submit", bad, "--wait", *login]) == 1  # not COMPLETED: failure
     assert capsys.readouterr().out.split()[-1] == "FINISHED:ABNORMAL"
+
+
+def test_a_site_lost_mid_run_fails_the_job(
+    system: ServedSystem, session: SessionSpec, jobs: JobFolders
+) -> None:
+    job_id = session.submit_job(str(jobs.hello(sleep_time=HELD)))
+    wait_meta(session, job_id, _in_round, "round 0 to start")
+    system.disconnect_site("site-2")
+    meta = wait_meta(session, job_id, _ended, "the job to fail")
+    assert meta["status"] == "FINISHED:EXECUTION_EXCEPTION"
+    assert meta["finish_reason"] == "lost connection to client site-2 while the job was running"
+    until(lambda: not engine_pids(system.workspace), 15.0, "the job's processes to end")

@@ -177,6 +177,15 @@ class NVFlareEngine:
         """Record a site's own log level or mode."""
         self._site_log_config[site] = config
 
+    def site_lost(self, site: str) -> list[str]:
+        """A client site went away: the running jobs it takes part in fail, as on NVFlare
+        (``FINISHED:EXECUTION_EXCEPTION``, once their processes stopped). Their ids."""
+        with self._lock:
+            runs = [run for run in self._runs.values() if site in run.sites]
+        for run in runs:
+            run.lose(f"lost connection to client {site} while the job was running")
+        return [run.job_id for run in runs]
+
     # --- lifecycle ---------------------------------------------------------------------------
 
     def running_jobs(self) -> list[str]:

@@ -82,6 +82,7 @@ class JobRun:
         self._wake = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
         self._aborted = False
+        self._lost: str | None = None
         self._killed = False
         self._abort_deadline: float | None = None
         self.started_at: float | None = None
@@ -110,6 +111,14 @@ class JobRun:
             self._abort_deadline = time.monotonic() + self._settings.abort_grace
         self._signal(signal.SIGTERM)
         self._wake.set()
+
+    def lose(self, reason: str) -> None:
+        """A site of the job went away: stop the run as an abort does, but end it
+        ``FINISHED:EXECUTION_EXCEPTION`` with ``reason`` (its workflow cannot finish)."""
+        with self._lock:
+            if self._lost is None:
+                self._lost = reason
+        self.abort()
 
     def kill(self, timeout: float = 10.0) -> None:
         """Kill the group now and wait for the thread; the run reports no end."""
@@ -244,6 +253,8 @@ class JobRun:
         errors = {site: mirror.error_text() for site, mirror in self._mirrors.items()}
         if returncode not in (0, None) and not any(text.strip() for text in errors.values()):
             errors = {SERVER: self._console_tail()}
+        if self._lost is not None:
+            return Outcome("FINISHED:EXECUTION_EXCEPTION", self._lost)
         result = outcome(returncode, self._aborted, errors)
         # The reason is shown to users: no server paths (the scratch folder) in it.
         return Outcome(result.status, result.reason.replace(self._root + os.sep, ""))
