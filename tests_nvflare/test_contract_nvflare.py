@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests_nvflare.runs import NVFlareRun, contract_tests
+from tests_nvflare.runs import NVFlareContractRun, contract_tests
 
-globals().update(contract_tests(NVFlareRun, "NVFlare"))
+globals().update(contract_tests(NVFlareContractRun, "NVFlare"))
