@@ -29,12 +29,21 @@ def _methods() -> list[str]:
     ]
 
 
+_OPTIONAL = frozenset({"watch_jobs"})
+"""Spec methods whose default refuses (an optional capability): a class must override them."""
+
+
 def _implemented(cls: type, name: str) -> bool:
-    # Not abstract, and not the spec's optional default that refuses (watch_jobs).
+    # Not abstract, and not inheriting an optional method's refusing default. The spec's
+    # other concrete methods (monitor_job) are real implementations every class inherits.
     if name in getattr(cls, "__abstractmethods__", frozenset()):
         return False
-    function = getattr(cls, name)
-    return "raise NotImplementedError" not in inspect.getsource(function)
+    if name not in _OPTIONAL:
+        return True
+    from flare_ports import AsyncSessionSpec, SessionSpec
+
+    defaults = {getattr(spec, name, None) for spec in (SessionSpec, AsyncSessionSpec)}
+    return getattr(cls, name) not in defaults
 
 
 def _contract_test_sources() -> list[str]:

@@ -101,3 +101,16 @@ def test_async_spec_mirrors_every_sync_method() -> None:
     assert inspect.iscoroutinefunction(AsyncSessionSpec.aclose)
     assert hasattr(AsyncSessionSpec, "__aenter__")
     assert hasattr(AsyncSessionSpec, "__aexit__")
+
+
+def test_watch_jobs_is_optional_and_refuses_where_it_is_not_implemented() -> None:
+    # An implementation written against NVFlare's spec (no watch_jobs) still instantiates;
+    # asking it to watch gives a clear NotImplementedError, not an AttributeError.
+    class NoWatch(SessionSpec):
+        pass
+
+    for cls in (SessionSpec, AsyncSessionSpec):
+        assert "watch_jobs" not in cls.__abstractmethods__
+    NoWatch.__abstractmethods__ = frozenset()  # the seed methods do not matter here
+    with pytest.raises(NotImplementedError, match="NoWatch does not implement watch_jobs"):
+        next(iter(NoWatch().watch_jobs()))  # type: ignore[abstract]
