@@ -20,7 +20,7 @@ from flare_adapters.inprocess import LocalTransport
 from flare_adapters.nvflare import KitUser, NVFlareBackend, NVFlareConfig
 from flare_adapters.nvflare.connect import kit_of
 from flare_adapters.nvflare.errors import same_name, translate
-from flare_adapters.nvflare.replies import resources_by_site, status_by_site
+from flare_adapters.nvflare.replies import job_components, resources_by_site, status_by_site
 from flare_adapters.nvflare.watcher import JobWatcher
 from flare_adapters.session import AsyncSession, Session
 from flare_adapters.zipsafe import stream_zip
@@ -146,6 +146,20 @@ def test_resources_are_dicts_and_never_evaluated_as_code() -> None:
         "site-1": {"report": "__import__('os')"},
         "x": {"report": "7"},
     }
+
+
+def test_half_written_system_components_are_not_listed() -> None:
+    # NVFlare's file store writes "<name>_<uuid4>" and renames it (a queued job's meta, mid-write).
+    temp = "meta_355c0af4-fbaf-47a8-b05a-93e91977ff1e"
+    assert job_components([temp, "ERRORLOG_site-1", "log_server"]) == [
+        "ERRORLOG_site-1",
+        "log_server",
+    ]
+    assert job_components(None) == []
+    # A user's component that merely looks alike stays.
+    assert job_components(["report_355c0af4-fbaf-47a8-b05a-93e91977ff1e"]) == [
+        "report_355c0af4-fbaf-47a8-b05a-93e91977ff1e"
+    ]
 
 
 # --- the backend through a session -----------------------------------------------------------

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flare_adapters.nvflare.pool import Slot, monotonic
-from flare_adapters.nvflare.replies import meta_with_study, resources_by_site, status_by_site
+from flare_adapters.nvflare.replies import (
+    job_components,
+    meta_with_study,
+    resources_by_site,
+    status_by_site,
+)
 from flare_adapters.nvflare.transfers import TransferArea
 from flare_core import _commands as c
 from flare_core._errors import InternalError, JobNotDone
@@ -139,7 +144,7 @@ def _download_job_components(ctx: CallContext, command: c.DownloadJobComponents)
 
 
 def _list_job_components(ctx: CallContext, command: c.ListJobComponents) -> list[str]:
-    return [str(n) for n in ctx.run(lambda s: s.list_job_components(command.job_id)) or []]
+    return job_components(ctx.run(lambda s: s.list_job_components(command.job_id)))
 
 
 def _abort_job(ctx: CallContext, command: c.AbortJob) -> None:

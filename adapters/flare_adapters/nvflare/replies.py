@@ -6,17 +6,26 @@
   that answers is up, so its status is ``"started"`` even when no job runs (NVFlare says
   ``"stopped"``).
 * ``report_resources``: NVFlare's values are the ``str()`` of a dict; ours are the dicts.
+* ``list_job_components``: NVFlare's file store writes a component as ``<name>_<uuid4>`` and
+  renames it, and its listing hides only the final system names; a listing taken while the
+  scheduler rewrites a queued job's meta shows ``meta_<uuid4>``. Ours drops those half-written
+  system files.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["meta_with_study", "resources_by_site", "status_by_site"]
+__all__ = ["job_components", "meta_with_study", "resources_by_site", "status_by_site"]
 
 _DEFAULT_STUDY = "default"
+# NVFlare's system components (job_cmds.list_job_components) and its store's temporary suffix.
+_HALF_WRITTEN = re.compile(
+    r"(?:workspace|meta|scheduled|data)_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
 
 
 def _rows(value: object) -> list[Mapping[str, Any]]:
@@ -95,3 +104,13 @@ def meta_with_study(meta: Mapping[str, Any]) -> dict[str, Any]:
     if not value.get("study"):
         value["study"] = _DEFAULT_STUDY
     return value
+
+
+def job_components(names: Iterable[object] | None) -> list[str]:
+    """NVFlare's component listing without the system files its store is still writing.
+
+    Args:
+        names: what NVFlare's ``Session.list_job_components`` returned.
+    """
+    listed = [str(name) for name in names or []]
+    return [name for name in listed if not _HALF_WRITTEN.fullmatch(name)]
