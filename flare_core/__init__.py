@@ -73,6 +73,7 @@ from flare_core._errors import (
 from flare_core._events import JobEvent
 from flare_core._flows import RetryPolicy
 from flare_core._flows._watch import JobChange
+from flare_core._gauges import Gauges
 from flare_core._info import (
     ClientInfo,
     JobInfo,
@@ -108,6 +109,7 @@ __all__ = [
     "DownloadJobComponents",
     "DownloadJobResult",
     "EnableClient",
+    "Gauges",
     "GetJobLogs",
     "GetJobMeta",
     "Grant",

@@ -19,6 +19,7 @@ from typing import Any
 from flare_core._commands import Command, SubmitJob
 from flare_core._errors import AuthenticationError, InternalError, InvalidArgumentError
 from flare_core._events import JobEvent
+from flare_core._gauges import Gauges
 from flare_core._lifecycle import JobStatus, is_terminal
 from flare_core._principal import Grant, Principal
 from flare_core._replies import Ok, Problem, Reply
@@ -126,6 +127,20 @@ class AdminService:
             A function that unsubscribes (idempotent).
         """
         return self._core.subscribe(listener)
+
+    def gauges(self) -> Gauges:
+        """What an operator's metrics show: sessions not idled out and jobs by status.
+
+        Read from the stores, which are thread-safe on their own, without the service lock:
+        a scrape must not queue behind commands (the counts are a moment's, not a snapshot
+        consistent with one command).
+        """
+        core = self._core
+        active_since = core.ports.clock.monotonic() - core.config.idle_timeout
+        return Gauges(
+            open_sessions=core.ports.sessions.count_seen_since(active_since),
+            jobs_by_status=core.ports.jobs.count_by_status(),
+        )
 
     # --- control plane (hosts, FakeFlare, tests) -------------------------------------------
 

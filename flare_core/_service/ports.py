@@ -158,6 +158,10 @@ class JobStore(Protocol):
         """How many jobs (any status) belong to ``study``."""
         ...
 
+    def count_by_status(self) -> dict[str, int]:
+        """How many jobs are in each status, every study together (statuses with none left out)."""
+        ...
+
     def unfinished(self) -> list[dict[str, Any]]:
         """Copies of the jobs whose status is not ``FINISHED:*``, oldest submit first."""
         ...
@@ -234,6 +238,10 @@ class SessionStore(Protocol):
 
     def remove(self, session_id: str) -> None:
         """Forget a session (no error when absent)."""
+        ...
+
+    def count_seen_since(self, seen_since: float) -> int:
+        """How many sessions were last seen at or after ``seen_since`` (monotonic time)."""
         ...
 
     def purge(self, idle_before: float) -> int:

@@ -52,7 +52,7 @@ from flare_core._service.ports import (
     TokenStore,
     Workspaces,
 )
-from flare_ports._backend import Backend, Unsubscribe
+from flare_ports._backend import Backend, ReportsGauges, Unsubscribe
 from flare_ports._connect import connect, connect_async
 from flare_ports._session_spec import (
     AsyncJobMonitorCallback,
@@ -95,6 +95,7 @@ __all__ = [
     "NoClientsAvailable",
     "NoConnection",
     "NoReply",
+    "ReportsGauges",
     "ServerInfo",
     "SessionClosed",
     "SessionExpired",

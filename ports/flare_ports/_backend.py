@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from flare_core import Command, Grant, JobEvent, Principal, Reply
+from flare_core import Command, Gauges, Grant, JobEvent, Principal, Reply
 
-__all__ = ["Backend", "Unsubscribe"]
+__all__ = ["Backend", "ReportsGauges", "Unsubscribe"]
 
 Unsubscribe = Callable[[], None]
 
@@ -60,4 +60,13 @@ class Backend(Protocol):
 
     def subscribe(self, listener: Callable[[JobEvent], None]) -> Unsubscribe:
         """Call ``listener`` (from any thread) on every job status change."""
+        ...
+
+
+@runtime_checkable
+class ReportsGauges(Protocol):
+    """A backend that can count its sessions and jobs for ``/v1/metrics`` (optional)."""
+
+    def gauges(self) -> Gauges:
+        """The counts now; thread-safe, and cheap enough for every scrape."""
         ...
