@@ -37,6 +37,17 @@ class DiskFileTree:
         self._display = display
         self._lock = threading.Lock()  # appends from engine timers vs. reads from requests
 
+    def __getstate__(self) -> dict[str, str]:
+        # Pickled for the server's offload worker (server/offload.py), which only reads: the
+        # copy gets a lock of its own, so its reads no longer wait for this process's writes
+        # and may see a file mid-rewrite, as a shell's ``cat`` beside a writer would.
+        return {"root": self._root, "display": self._display}
+
+    def __setstate__(self, state: dict[str, str]) -> None:
+        self._root = state["root"]
+        self._display = state["display"]
+        self._lock = threading.Lock()
+
     def display_root(self) -> str:
         """What ``pwd`` prints: the virtual ``/workspace/<site>``, never the real path."""
         return self._display

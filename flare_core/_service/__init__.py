@@ -8,12 +8,13 @@ from flare_core._service._admin import AdminService
 from flare_core._service._config import DEFAULT_MAX_LOG_BYTES, ServiceConfig, UserConfig
 from flare_core._service._core import SiteInfo
 from flare_core._service._credentials import DEFAULT_SCRYPT_N, hash_api_key, verify_api_key
-from flare_core._service.ports import NullLock, ServicePorts
+from flare_core._service.ports import InlineOffload, NullLock, ServicePorts
 
 __all__ = [
     "DEFAULT_MAX_LOG_BYTES",
     "DEFAULT_SCRYPT_N",
     "AdminService",
+    "InlineOffload",
     "NullLock",
     "ServiceConfig",
     "ServicePorts",

@@ -31,7 +31,7 @@ from flare_core._service._dispatch import HANDLERS
 from flare_core._service._jobs import stop_job
 from flare_core._service._scheduler import EngineCallbacks, schedule, schedule_now
 from flare_core._service._submit import submit_job
-from flare_core._service.ports import NullLock, ServicePorts
+from flare_core._service.ports import ServicePorts
 from flare_core._studies import Study, StudyRegistry, dump_registry, parse_registry
 from flare_core._validation import check_site_name
 
@@ -105,8 +105,7 @@ class AdminService:
                     core.require_running()
                     value = handler(core, principal, command)
                 if isinstance(value, OutsideLock):
-                    with core.ports.slow_work if value.serial else NullLock():
-                        value = value.work()
+                    value = core.ports.offload.run(value.work) if value.serial else value.work()
         except Exception as exc:  # the reply carries the failure; the caller re-raises it
             return Problem.from_exception(exc)
         return Ok(value=value)

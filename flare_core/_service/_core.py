@@ -50,8 +50,9 @@ class OutsideLock:
     A handler returns one when the rest of its work only reads thread-safe ports but may take
     long (a shell command reading a site's files, a long listing): run under the lock, it
     would stall every other user (issue 10). ``AdminService.handle`` calls ``work()`` once the
-    lock is free; ``serial`` work (CPU-heavy) also holds the ``slow_work`` port, so at most
-    one such job competes with the server's event loop at a time.
+    lock is free; ``serial`` work (CPU-heavy) goes through the ``offload`` port, which the
+    server runs in a process of its own, so ``work`` must then be picklable (a module
+    function and picklable arguments: ``functools.partial``, never a lambda).
     """
 
     __slots__ = ("serial", "work")

@@ -8,6 +8,7 @@ and the policy right is the verb itself (category ``shell_commands``).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flare_core._commands import DisableClient, EnableClient, RemoveClient, ShellCommand
@@ -101,4 +102,4 @@ def run_shell_command(
     tree = core.ports.workspaces.tree(site)
     if tree is None:
         raise InvalidTarget(f"invalid target: {command.target}")
-    return OutsideLock(lambda: run_shell(command, tree))
+    return OutsideLock(functools.partial(run_shell, command, tree))

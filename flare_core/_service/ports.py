@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -112,6 +112,31 @@ class NullLock:
         tb: TracebackType | None,
     ) -> None:
         return None
+
+
+T = TypeVar("T")
+
+
+class Offload(Protocol):
+    """Where a handler's CPU-heavy ``OutsideLock`` work runs (a shell command's file work).
+
+    ``work`` is a picklable call (a module function with picklable arguments), so a host may
+    run it in another process, where it cannot take the GIL from the event loop; it reads only
+    thread-safe ports and returns a JSON-able value or raises a domain exception.
+    """
+
+    def run(self, work: Callable[[], T]) -> T:
+        """Run ``work`` and return its value (or raise what it raised)."""
+        ...
+
+
+class InlineOffload:
+    """The default ``Offload``: the work runs in the calling thread (FakeFlare, the memory
+    system, tests)."""
+
+    def run(self, work: Callable[[], T]) -> T:
+        """Call ``work`` here."""
+        return work()
 
 
 class JobStore(Protocol):
@@ -423,9 +448,9 @@ class ServicePorts:
         timers: when given (and ``ServiceConfig.dispatch_delay > 0``), scheduling passes run
             that long after their trigger, as a real scheduler's tick does, so a new job is
             observably SUBMITTED first; without timers they run at once.
-        slow_work: held around a handler's ``OutsideLock`` work (shell file reads, bounded
-            but CPU-heavy); a ``threading.Lock()`` lets only one run at a time, so one worker
-            thread at most competes with the server's event loop for the GIL.
+        offload: runs a handler's CPU-heavy ``OutsideLock`` work (shell file reads: bounded,
+            but pure Python); the server runs it in a worker process of its own, so it never
+            competes with the event loop for the GIL (issue 10's fairness goal).
     """
 
     clock: Clock
@@ -441,4 +466,4 @@ class ServicePorts:
     workspaces: Workspaces
     lock: Lock = field(default_factory=NullLock)
     timers: Timers | None = None
-    slow_work: Lock = field(default_factory=NullLock)
+    offload: Offload = field(default_factory=InlineOffload)
