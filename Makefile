@@ -57,7 +57,7 @@ ENGINE_LOG := $(VENV)/test-nvflare-engine.log
 
 test-nvflare: $(NVFLARE_STAMP)
 	$(NVFLARE_PYTEST) tests_nvflare/engine > $(ENGINE_LOG) 2>&1 & engine=$$!; \
-	$(NVFLARE_PYTEST) tests_nvflare --ignore=tests_nvflare/engine; poc=$$?; \
+	$(NVFLARE_PYTEST) -n 2 --dist loadscope tests_nvflare --ignore=tests_nvflare/engine; poc=$$?; \
 	wait $$engine; engine_rc=$$?; \
 	echo "=== tests_nvflare/engine (run beside the POC certification) ==="; \
 	cat $(ENGINE_LOG); \
