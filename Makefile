@@ -7,7 +7,7 @@ NVFLARE_STAMP := $(VENV)/.nvflare-installed
 DOCS_STAMP := $(VENV)/.docs-installed
 PACKAGES := flare_core ports/flare_ports adapters/flare_adapters testing/flare_testing
 
-.PHONY: test test-nvflare lint format-check typecheck pytest docs demo bench soak soak-quick soak-schemathesis install clean
+.PHONY: test test-nvflare lint format-check typecheck generated pytest gen docs demo bench soak soak-quick soak-schemathesis install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,7 +34,15 @@ format-check: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy $(PACKAGES) tests tests_nvflare bench
+	$(BIN)/mypy $(PACKAGES) tests tests_nvflare bench scripts
+
+# The async session interface and driver are generated from the sync ones: fail when stale.
+generated: $(STAMP)
+	$(BIN)/python scripts/gen_async.py --check
+
+# Regenerate them after editing SessionSpec or Session.
+gen: $(STAMP)
+	$(BIN)/python scripts/gen_async.py
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q -n auto
@@ -44,7 +52,7 @@ docs: $(DOCS_STAMP)
 	$(BIN)/python docs/gen_coverage.py
 	$(BIN)/mkdocs build --strict -q
 
-test: lint format-check typecheck pytest docs
+test: lint format-check typecheck generated pytest docs
 
 # Certification on real two-site NVFlare POCs (loopback, temporary workspaces, always stopped),
 # in three pytest processes side by side, as each mostly waits on NVFlare's latencies:

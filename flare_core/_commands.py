@@ -11,6 +11,8 @@ Class attributes (not fields):
         only such commands are retried automatically (DECISIONS §7).
     transfer: ``"upload"`` when the command carries a job-folder archive, ``"download"`` when
         its successful reply is an archive stream, else ``None``.
+    result: the type of the successful reply's ``Ok.value`` (``flare_core._results``); the
+        HTTP API's success schemas come from it, and a test checks live replies against it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import re
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
+
+from flare_core import _results as r
 
 __all__ = [
     "COMMAND_TYPES",
@@ -72,6 +76,7 @@ class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", tag=_sn
     right: ClassVar[str] = ""
     idempotent: ClassVar[bool] = False
     transfer: ClassVar[Literal["upload", "download"] | None] = None
+    result: ClassVar[object] = None
 
 
 # --- jobs ---------------------------------------------------------------------------------
@@ -87,6 +92,7 @@ class SubmitJob(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "submit_job"
     idempotent: ClassVar[bool] = True  # made so by its (user or private) submit token
     transfer: ClassVar[Literal["upload", "download"] | None] = "upload"
+    result: ClassVar[object] = str  # the new job's id
     folder_name: str
     submit_token: str | None = None
     token_scope: TokenScope = "user"
@@ -94,6 +100,7 @@ class SubmitJob(Command, frozen=True, kw_only=True):
 
 class CloneJob(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "clone_job"
+    result: ClassVar[object] = str  # the new job's id
     job_id: str
 
 
@@ -105,6 +112,7 @@ store and wire format carries (issue 10: ``limit=2**63`` once overflowed SQLite,
 class ListJobs(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "list_jobs"
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = list[r.JobRow]
     detailed: bool = False
     # Bounded on decode (HTTP query/body, WS JSON and msgpack) and by the client's checks.
     limit: Annotated[int, msgspec.Meta(ge=0, le=MAX_LIST_LIMIT)] | None = None
@@ -118,6 +126,7 @@ class ListJobs(Command, frozen=True, kw_only=True):
 class GetJobMeta(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "get_job_meta"
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = r.JobMeta
     job_id: str
 
 
@@ -125,12 +134,14 @@ class DownloadJobResult(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "download_job"
     idempotent: ClassVar[bool] = True
     transfer: ClassVar[Literal["upload", "download"] | None] = "download"
+    result: ClassVar[object] = r.DownloadTicket
     job_id: str
 
 
 class ListJobComponents(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "list_job"
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = list[str]
     job_id: str
 
 
@@ -138,23 +149,27 @@ class DownloadJobComponents(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "download_job_components"
     idempotent: ClassVar[bool] = True
     transfer: ClassVar[Literal["upload", "download"] | None] = "download"
+    result: ClassVar[object] = r.DownloadTicket
     job_id: str
 
 
 class AbortJob(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "abort_job"
     idempotent: ClassVar[bool] = True  # aborting an aborted job is a no-op
+    result: ClassVar[object] = str  # the reference's message
     job_id: str
 
 
 class DeleteJob(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "delete_job"
+    result: ClassVar[object] = r.DeletedJob
     job_id: str
 
 
 class GetJobLogs(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "get_job_log"
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = r.JobLogs
     job_id: str
     target: str = "server"
     log_file_name: str = "log.txt"
@@ -162,6 +177,7 @@ class GetJobLogs(Command, frozen=True, kw_only=True):
 
 class ConfigureJobLog(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "configure_job_log"
+    result: ClassVar[object] = r.SiteTexts
     job_id: str
     config: str
     target: str = "all"
@@ -170,6 +186,7 @@ class ConfigureJobLog(Command, frozen=True, kw_only=True):
 class ShowStats(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "show_stats"
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = r.SiteReports
     job_id: str
     target_type: str
     targets: list[str] = msgspec.field(default_factory=list)
@@ -178,6 +195,7 @@ class ShowStats(Command, frozen=True, kw_only=True):
 class ShowErrors(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "show_errors"
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = r.SiteReports
     job_id: str
     target_type: str
     targets: list[str] = msgspec.field(default_factory=list)
@@ -185,6 +203,7 @@ class ShowErrors(Command, frozen=True, kw_only=True):
 
 class ResetErrors(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "reset_errors"
+    result: ClassVar[object] = r.SiteTexts
     job_id: str
     target_type: str = "all"
     targets: list[str] = msgspec.field(default_factory=list)
@@ -196,6 +215,7 @@ class ResetErrors(Command, frozen=True, kw_only=True):
 class CheckStatus(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "check_status"
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = r.SystemStatus
     target_type: str
     targets: list[str] = msgspec.field(default_factory=list)
 
@@ -203,6 +223,7 @@ class CheckStatus(Command, frozen=True, kw_only=True):
 class ReportResources(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "report_resources"
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = r.SiteReports
     target_type: str
     targets: list[str] = msgspec.field(default_factory=list)
 
@@ -210,12 +231,14 @@ class ReportResources(Command, frozen=True, kw_only=True):
 class ReportVersion(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "report_version"
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = dict[str, r.SiteVersion]
     target_type: str
     targets: list[str] = msgspec.field(default_factory=list)
 
 
 class Restart(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "restart"
+    result: ClassVar[object] = r.SystemActions
     target_type: str
     targets: list[str] = msgspec.field(default_factory=list)
 
@@ -223,28 +246,33 @@ class Restart(Command, frozen=True, kw_only=True):
 class Shutdown(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "shutdown"
     idempotent: ClassVar[bool] = True  # the reference retries it; a stopped server stays so
+    result: ClassVar[object] = r.SystemActions
     target_type: str
     targets: list[str] = msgspec.field(default_factory=list)
 
 
 class ConfigureSiteLog(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "configure_site_log"
+    result: ClassVar[object] = r.SiteTexts
     config: str
     target: str = "all"
 
 
 class RemoveClient(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "remove_client"
+    result: ClassVar[object] = None
     client_name: str
 
 
 class DisableClient(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "disable_client"
+    result: ClassVar[object] = r.ClientsDisabled
     client_name: str
 
 
 class EnableClient(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "enable_client"
+    result: ClassVar[object] = r.ClientsEnabled
     client_name: str
 
 
@@ -253,6 +281,7 @@ class ShellCommand(Command, frozen=True, kw_only=True):
     the verb)."""
 
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = str  # what the coreutils command prints
     verb: ShellVerb
     target: str
     options: str | None = None
@@ -265,6 +294,7 @@ class ShellCommand(Command, frozen=True, kw_only=True):
 
 class RegisterStudy(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "register_study"
+    result: ClassVar[object] = r.StudyInfo
     study: str
     sites: list[str] | None = None
     site_orgs: list[str] | None = None
@@ -272,6 +302,7 @@ class RegisterStudy(Command, frozen=True, kw_only=True):
 
 class AddStudySite(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "add_study_site"
+    result: ClassVar[object] = r.StudySitesAdded
     study: str
     sites: list[str] | None = None
     site_orgs: list[str] | None = None
@@ -279,6 +310,7 @@ class AddStudySite(Command, frozen=True, kw_only=True):
 
 class RemoveStudySite(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "remove_study_site"
+    result: ClassVar[object] = r.StudySitesRemoved
     study: str
     sites: list[str] | None = None
     site_orgs: list[str] | None = None
@@ -286,28 +318,33 @@ class RemoveStudySite(Command, frozen=True, kw_only=True):
 
 class RemoveStudy(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "remove_study"
+    result: ClassVar[object] = r.StudyRemoved
     study: str
 
 
 class ListStudies(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "list_studies"
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = r.StudyListing
 
 
 class ShowStudy(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "show_study"
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = r.StudyInfo
     study: str
 
 
 class AddStudyUser(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "add_study_user"
+    result: ClassVar[object] = r.StudyUser
     study: str
     user: str
 
 
 class RemoveStudyUser(Command, frozen=True, kw_only=True):
     right: ClassVar[str] = "remove_study_user"
+    result: ClassVar[object] = r.StudyUserRemoved
     study: str
     user: str
 
@@ -319,6 +356,7 @@ class Logout(Command, frozen=True, kw_only=True):
     """End the server-side session (best effort; sent by ``close()``)."""
 
     idempotent: ClassVar[bool] = True
+    result: ClassVar[object] = None
 
 
 COMMAND_TYPES: tuple[type[Command], ...] = (

@@ -17,9 +17,10 @@ import asyncio
 import contextlib
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Self, TypeVar
 
+from flare_adapters._chunks import ChunkPull
 from flare_core._commands import Command
 from flare_core._errors import NoConnection
 from flare_core._replies import Reply
@@ -135,35 +136,6 @@ class LoopThread:
         await self._loop.shutdown_default_executor()  # the threads of ``asyncio.to_thread``
 
 
-class _Pull:
-    """Feeds a sync chunk iterable to the loop, producing each chunk in a worker thread
-    (zipping reads files: it must not stall the loop's reader and keepalive).
-
-    A transport may abandon the stream mid-way (a broken connection cancels its writer)
-    while a worker is still inside the iterator; ``settle`` waits for that worker, so the
-    iterator is never touched by two threads (its owner closes it next).
-    """
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._iterator: Iterator[bytes] = iter(chunks)
-        self._pending: asyncio.Future[bytes | None] | None = None
-
-    async def stream(self) -> AsyncGenerator[bytes, None]:
-        loop = asyncio.get_running_loop()
-        while True:
-            self._pending = loop.run_in_executor(None, next, self._iterator, None)
-            chunk = await asyncio.shield(self._pending)
-            self._pending = None
-            if chunk is None:
-                return
-            yield chunk
-
-    async def settle(self) -> None:
-        if self._pending is not None:
-            await asyncio.wait([self._pending])
-            self._pending = None
-
-
 class ThreadedTransport:
     """The sync ``Transport`` flavour of an ``AsyncTransport``, run on a private loop thread.
 
@@ -232,7 +204,7 @@ class ThreadedTransport:
     async def _upload(
         self, command: Command, chunks: Iterable[bytes], timeout: float | None
     ) -> Reply:
-        pull = _Pull(chunks)
+        pull = ChunkPull(chunks)
         stream = pull.stream()
         try:
             return await self._transport.aupload(command, stream, timeout)

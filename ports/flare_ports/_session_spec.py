@@ -72,6 +72,7 @@ class AsyncJobMonitorCallback(Protocol):
         ...
 
 
+# gen_async: source SessionSpec (AsyncSessionSpec, below, is generated from it)
 class SessionSpec(ABC):
     """A synchronous admin session with an FL system (the seed's interface, plus DECISIONS
     §1: ``get_job_meta``, ``monitor_job_and_return_job_meta``, ``configure_job_log`` and
@@ -356,8 +357,8 @@ class SessionSpec(ABC):
             job_id: the job to monitor.
             timeout: how long to monitor, in seconds; 0 never times out.
             poll_interval: seconds between polls.
-            cb: called after each poll (see ``JobMonitorCallback``); must return True to
-                keep monitoring.
+            cb: called after each poll (see ``JobMonitorCallback``); monitoring goes on
+                while it returns True.
             *cb_args: extra positional arguments for ``cb``.
             **cb_kwargs: extra keyword arguments for ``cb``.
 
@@ -823,6 +824,8 @@ class SessionSpec(ABC):
         """
 
 
+# gen_async: end SessionSpec
+# gen_async: generated from SessionSpec by scripts/gen_async.py (edit SessionSpec, then run it)
 class AsyncSessionSpec(ABC):
     """The asynchronous twin of ``SessionSpec``: every method is a coroutine with the same
     arguments, defaults, results and exceptions; ``close`` is ``aclose``.
@@ -1111,8 +1114,8 @@ class AsyncSessionSpec(ABC):
             job_id: the job to monitor.
             timeout: how long to monitor, in seconds; 0 never times out.
             poll_interval: seconds between polls.
-            cb: called after each poll (see ``AsyncJobMonitorCallback``); must return (or
-                resolve to) True to keep monitoring.
+            cb: called after each poll (see ``AsyncJobMonitorCallback``); monitoring goes on
+                while it returns True.
             *cb_args: extra positional arguments for ``cb``.
             **cb_kwargs: extra keyword arguments for ``cb``.
 
@@ -1559,17 +1562,28 @@ class AsyncSessionSpec(ABC):
             CommandError: ``STUDY_NOT_FOUND`` or ``USER_NOT_IN_STUDY``.
         """
 
-    # --- session ----------------------------------------------------------------------------
+    # --- events (flare-core's addition to the spec) --------------------------------------------
 
     def watch_jobs(
         self, job_id: str | None = None, *, poll_interval: float = 2.0
     ) -> AsyncGenerator[JobChange, None]:
-        """Async-iterate over job status changes (see ``SessionSpec.watch_jobs``).
+        """Async-iterate over job status changes, for one job or (``job_id=None``) the study.
+
+        Not part of NVFlare's spec: an optional capability. flare-core's sessions (every
+        ``connect`` URL, ``FakeFlare``) implement it; other implementations may not.
+
+        Each job is first reported as seen (``old_status`` None); watching one job ends after
+        its terminal status (or deletion, ``new_status == "DELETED"``); watching the study
+        goes on until the caller stops iterating (``break`` or ``aclose()``).
 
         Raises:
             NotImplementedError: this implementation does not watch jobs.
+            InvalidArgumentError: ``poll_interval <= 0`` or a malformed job id.
+            JobNotFound: ``job_id`` names no job of the study.
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement watch_jobs")
+
+    # --- session ----------------------------------------------------------------------------
 
     @abstractmethod
     async def aclose(self) -> None:
