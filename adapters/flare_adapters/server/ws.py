@@ -4,7 +4,8 @@ One ``_Connection`` per socket: a receive loop decoding ``ClientFrame`` s, a tas
 in flight, upload spools fed by chunk frames, download senders held back by their ``Credit``,
 and an event pump for the connection's subscriptions. The frames, op names, subprotocols,
 close codes and credit rule are those of ``flare_adapters.ws.protocol``, shared with the
-client; the requests go to the backend as the HTTP routes send them.
+client; a request's trip to the backend is ``flare_adapters.serving.serve_command``, shared
+with the HTTP routes and the in-process transports.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from flare_adapters.server.context import (
 from flare_adapters.server.downloads import open_archive
 from flare_adapters.server.settings import WS_MAX_JOB_ID_CHARS
 from flare_adapters.server.uploads import Spool, upload_reply
+from flare_adapters.serving import Served, serve_command
 from flare_adapters.ws.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
@@ -322,22 +324,30 @@ class _Connection:
             return
         if command.transfer is not None:
             raise InvalidArgumentError(f"use the {command.transfer} ops for this command")
+        served = await self._serve(caller, command)
         if isinstance(command, fc.Logout):
-            await run_sync(self.app, backend.logout, caller.token)
             self.caller = None
-            await self.reply(frame.id, fc.Ok(value=None))
-            return
-        reply = await run_sync(self.app, backend.handle, caller.principal, command)
-        await self.reply(frame.id, reply)
+        await self.reply(frame.id, served.reply)
+
+    async def _serve(self, caller: Caller, command: fc.Command) -> Served:
+        # Authenticated already (``authenticate``): the routine does not do it again.
+        return await run_sync(
+            self.app,
+            serve_command,
+            self.app[BACKEND],
+            caller.token,
+            command,
+            principal=caller.principal,
+        )
 
     async def _download(
         self, request_id: int, caller: Caller, command: fc.Command, window: int
     ) -> None:
-        reply = await run_sync(self.app, self.app[BACKEND].handle, caller.principal, command)
-        if isinstance(reply, fc.Problem):
-            await self.reply(request_id, reply)
+        served = await self._serve(caller, command)
+        if served.open_download is None:
+            await self.reply(request_id, served.reply)
             return
-        stream = await open_archive(self.app, caller.principal, reply)
+        stream = await open_archive(self.app, served.open_download)
         credit = self.credits[request_id] = _SendWindow(
             window if window > 0 else self.settings.ws_window
         )
