@@ -19,6 +19,7 @@ from flare_core._errors import (
     InvalidArgumentError,
     InvalidTarget,
 )
+from flare_core._info import TargetType
 from flare_core._nesting import NestingTooDeep, decode_json
 from flare_core._principal import Principal
 
@@ -363,13 +364,13 @@ def narrow_client_targets(
         InvalidTarget: a ``client`` command whose targets are all unenrolled (the message
             names them: ``site 'x' is not enrolled in study 'y'`` or ``sites 'a', 'b' ...``).
     """
-    if target_type == "server":
+    if target_type == TargetType.SERVER:
         return []
-    clients = list(requested) if target_type == "client" and requested else list(connected)
+    clients = list(requested) if target_type == TargetType.CLIENT and requested else list(connected)
     enrolled = enrolled_sites(registry, study) if study != DEFAULT_STUDY else None
     if enrolled is None:
         return clients
     kept = [name for name in clients if name in enrolled]
-    if target_type == "client" and not kept:
+    if target_type == TargetType.CLIENT and not kept:
         raise InvalidTarget(_not_enrolled_message(clients, study))
     return kept

@@ -33,6 +33,7 @@ from flare_core._errors import (
 from flare_core._flows._calls import call, unwrap
 from flare_core._flows._context import ClientFlow, FlowContext
 from flare_core._info import ClientInfo, JobInfo, ServerInfo, SystemInfo, TargetType
+from flare_core._site_names import SERVER_SITE
 from flare_core._steps import Call, CloseSession, ListDirs, Now, Sleep
 from flare_core._validation import (
     check_client_name,
@@ -89,7 +90,7 @@ def system_info_from_status(status: Mapping[str, Any]) -> SystemInfo:
     Raises:
         InternalError: the value has no ``"server"`` entry.
     """
-    server = status.get("server")
+    server = status.get(SERVER_SITE)
     if not isinstance(server, Mapping):
         raise InternalError("check_status returned no server status")
     server_info = ServerInfo(
