@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
-from flare_adapters._files import extract_archive, inspect_path, list_dirs, zip_folder
+from flare_adapters._file_steps import extract_archive, inspect_path, list_dirs, zip_folder
 from flare_core._commands import Logout
 from flare_core._errors import InternalError, SessionClosed, SessionExpired
 from flare_core._flows import (
