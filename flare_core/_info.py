@@ -8,6 +8,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from flare_core._site_names import SERVER_SITE
+
 __all__ = [
     "ClientInfo",
     "JobInfo",
@@ -30,7 +32,7 @@ class TargetType:
     """The target types accepted by the system commands."""
 
     ALL = "all"
-    SERVER = "server"
+    SERVER = SERVER_SITE  # the server target is the server site's name
     CLIENT = "client"
 
 

@@ -17,31 +17,26 @@ from typing import Any
 import msgspec
 
 from flare_core._archive import ArchiveView, split_wrapper
+from flare_core._deploy_plan import DeployPlan
 from flare_core._errors import InvalidJobDefinition
 from flare_core._nesting import NestingTooDeep, decode_json
+from flare_core._site_names import ALL_SITES, SERVER_SITE, is_all_sites
 
 __all__ = [
-    "ALL_SITES",
     "CONFIG_EXTENSIONS",
     "CONFIG_READ_LIMIT",
     "FOLDER_NAME_PATTERN",
     "MAX_CLIENTS",
     "META_READ_LIMIT",
-    "SERVER_SITE",
     "JobDefinition",
     "check_enrollment",
     "check_folder_name",
+    "plan_from_meta",
     "validate_job_definition",
 ]
 
 FOLDER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 """A job folder (and app) name: starts with a letter or digit; then letters, digits, ``._-``."""
-
-ALL_SITES = "@ALL"
-"""The deploy-map site meaning "every site, server included" (matched case-insensitively)."""
-
-SERVER_SITE = "server"
-"""The deploy-map name of the server (matched exactly)."""
 
 CONFIG_EXTENSIONS: tuple[str, ...] = (
     ".json",
@@ -100,6 +95,11 @@ class JobDefinition(msgspec.Struct, frozen=True, kw_only=True):
     uses_all: bool
     apps: dict[str, list[str]]
 
+    @property
+    def plan(self) -> DeployPlan:
+        """The deploy plan the service stores beside the job (``apps`` as data)."""
+        return DeployPlan(apps=self.apps)
+
 
 def _folder_name_problem(name: object) -> str | None:
     if not isinstance(name, str):
@@ -146,7 +146,7 @@ def check_enrollment(deploy_sites: Sequence[str], study: str, enrolled: Set[str]
         return
     missing: list[str] = []
     for site in deploy_sites:
-        if site == SERVER_SITE or site.upper() == ALL_SITES:
+        if site == SERVER_SITE or is_all_sites(site):
             continue
         if site not in enrolled and site not in missing:
             missing.append(site)
@@ -185,6 +185,29 @@ def validate_job_definition(archive: ArchiveView, folder_name: str) -> JobDefini
         return _validate(archive, folder_name)
     except _Invalid as exc:
         raise InvalidJobDefinition(f"invalid job definition: {exc}") from None
+
+
+def plan_from_meta(meta: Mapping[str, Any]) -> DeployPlan:
+    """The deploy plan of a stored job's meta, read with the submit-time rules (§3 steps 3-6).
+
+    For jobs stored before the service kept their plan: their ``deploy_map`` passed these
+    same rules at submit, so reading it again gives the plan they were accepted with.
+
+    Args:
+        meta: the job's meta (its ``deploy_map``; ``job_folder_name`` names it in messages).
+
+    Returns:
+        The plan.
+
+    Raises:
+        InvalidJobDefinition: the deploy map breaks a rule (never for an accepted job).
+    """
+    folder = str(meta.get("job_folder_name") or "job")
+    try:
+        apps, _ = _deploy_plan(meta, folder)
+    except _Invalid as exc:
+        raise InvalidJobDefinition(f"invalid job definition: {exc}") from None
+    return DeployPlan(apps=apps)
 
 
 # --- layout ---------------------------------------------------------------------------------
@@ -321,10 +344,6 @@ def _participants(deployments: object) -> list[str]:
     return sites
 
 
-def _is_all(site: str) -> bool:
-    return site.casefold() == ALL_SITES.casefold()
-
-
 def _deploy_plan(meta: Mapping[str, Any], folder: str) -> tuple[dict[str, list[str]], list[str]]:
     """Check the deploy map (§3 steps 3-6); return app -> sites and the site list."""
     deploy_map = meta.get("deploy_map")
@@ -348,12 +367,12 @@ def _deploy_plan(meta: Mapping[str, Any], folder: str) -> tuple[dict[str, list[s
         site_list.extend(apps[app])
     if not site_list:
         raise _Invalid(f"No site is specified in deploy_map for job {folder}")
-    if any(_is_all(site) for site in site_list):
+    if any(is_all_sites(site) for site in site_list):
         if len(site_list) > 1:
             raise _Invalid(
                 f"No other site can be specified if {ALL_SITES} is used for job {folder}"
             )
-        return apps, [ALL_SITES]
+        return apps, site_list
     if SERVER_SITE not in site_list:
         raise _Invalid(f"Missing server site in deploy_map for job {folder}")
     duplicates = [site for site, count in Counter(site_list).items() if count > 1]
@@ -387,7 +406,7 @@ def _check_apps(
         config_dir = f"{app}/config/"
         if config_dir not in layout.dirs:
             raise _Invalid(f"App '{app}' in deploy_map doesn't exist for job {folder}")
-        all_sites = any(_is_all(site) for site in sites)
+        all_sites = any(is_all_sites(site) for site in sites)
         if all_sites or SERVER_SITE in sites:
             server_config = layout.find_config(config_dir, "config_fed_server")
             if server_config is None:
@@ -408,7 +427,9 @@ def _check_apps(
 # --- min_clients and mandatory_clients ------------------------------------------------------
 
 
-def _check_min_clients(meta: Mapping[str, Any], clients: Set[str], folder: str) -> None:
+def _check_min_clients(
+    meta: Mapping[str, Any], clients: Set[str], uses_all: bool, folder: str
+) -> None:
     value = meta.get("min_clients")
     if value is None:
         return
@@ -425,14 +446,16 @@ def _check_min_clients(meta: Mapping[str, Any], clients: Set[str], folder: str) 
         raise _Invalid(
             f"min_clients {min_clients} must be less than {MAX_CLIENTS}  for job {folder}"
         )
-    if ALL_SITES not in clients and len(clients) < min_clients:
+    if not uses_all and len(clients) < min_clients:
         raise _Invalid(
             f"min {min_clients} clients required for job {folder}, found {len(clients)}."
         )
 
 
-def _check_mandatory_clients(meta: Mapping[str, Any], clients: Set[str], folder: str) -> None:
-    if ALL_SITES in clients:
+def _check_mandatory_clients(
+    meta: Mapping[str, Any], clients: Set[str], uses_all: bool, folder: str
+) -> None:
+    if uses_all:
         return
     mandatory = meta.get("mandatory_clients")
     if not mandatory:
@@ -734,16 +757,16 @@ def _validate(archive: ArchiveView, folder: str) -> JobDefinition:
             meta[key] = True
         else:
             meta.pop(key, None)
-    uses_all = site_list == [ALL_SITES]
-    clients = {ALL_SITES} if uses_all else {s for s in site_list if s != SERVER_SITE}
-    _check_min_clients(meta, clients, folder)
+    uses_all = any(is_all_sites(site) for site in site_list)
+    clients = set() if uses_all else {s for s in site_list if s != SERVER_SITE}
+    _check_min_clients(meta, clients, uses_all, folder)
     _check_resource_spec(meta, folder)
     _check_launcher_spec(meta, folder)
     _check_resource_conflicts(meta)
-    _check_mandatory_clients(meta, clients, folder)
+    _check_mandatory_clients(meta, clients, uses_all, folder)
     deploy_sites: list[str] = []
     for site in site_list:
-        if site != SERVER_SITE and not _is_all(site) and site not in deploy_sites:
+        if site != SERVER_SITE and not is_all_sites(site) and site not in deploy_sites:
             deploy_sites.append(site)
     return JobDefinition(
         meta=meta, folder_name=folder, deploy_sites=deploy_sites, uses_all=uses_all, apps=apps

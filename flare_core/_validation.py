@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from flare_core._errors import InvalidArgumentError, JobNotFound
+from flare_core._info import TargetType
+from flare_core._site_names import SERVER_SITE
 
 __all__ = [
     "LOG_LEVELS",
@@ -37,7 +39,7 @@ __all__ = [
     "filter_logs",
 ]
 
-TARGET_TYPES: tuple[str, ...] = ("all", "server", "client")
+TARGET_TYPES: tuple[str, ...] = (TargetType.ALL, TargetType.SERVER, TargetType.CLIENT)
 """The values ``target_type`` may take, in the reference's order."""
 
 TARGET_NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
@@ -189,7 +191,7 @@ def check_site_name(name: object) -> str:
     Raises:
         InvalidArgumentError: not a str, not ``^[A-Za-z0-9._-]+$``, or ``server``.
     """
-    if not isinstance(name, str) or not _TARGET_RE.fullmatch(name) or name == "server":
+    if not isinstance(name, str) or not _TARGET_RE.fullmatch(name) or name == SERVER_SITE:
         raise InvalidArgumentError(
             f"invalid site name {name!r}: use letters, digits, '.', '_' and '-' (and not 'server')"
         )

@@ -2,7 +2,7 @@
 
 Both are thin: every method hands a core flow (``flare_core._flows``) to ``_run``, which
 performs the steps the flow yields - commands through the transport, waits on the
-transport's clock, local files through ``_files`` - and sends each outcome back. A
+transport's clock, local files through ``_file_steps`` - and sends each outcome back. A
 transport's ``NoConnection`` (and any other failure of a step) is thrown into the flow, so
 retries and error mapping happen in the flow, once for both drivers.
 
@@ -24,7 +24,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from flare_adapters._chunks import ChunkPull
-from flare_adapters._files import extract_archive, inspect_path, list_dirs, zip_folder
+from flare_adapters._file_steps import extract_archive, inspect_path, list_dirs, zip_folder
 from flare_core._commands import Logout
 from flare_core._errors import InternalError, SessionClosed, SessionExpired
 from flare_core._flows import (

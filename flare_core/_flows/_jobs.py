@@ -28,6 +28,7 @@ from flare_core._flows._calls import call, download, upload
 from flare_core._flows._context import ClientFlow, FlowContext
 from flare_core._jobdef import check_folder_name
 from flare_core._listing import build_list_jobs
+from flare_core._site_names import SERVER_SITE
 from flare_core._steps import InspectPath, PathInfo
 from flare_core._tokens import validate_submit_token
 from flare_core._validation import (
@@ -192,7 +193,7 @@ def delete_job(ctx: FlowContext, job_id: str) -> ClientFlow[dict[str, Any]]:
 def get_job_logs(
     ctx: FlowContext,
     job_id: str,
-    target: str = "server",
+    target: str = SERVER_SITE,
     tail_lines: int | None = None,
     grep_pattern: str | None = None,
     log_file_name: str = "log.txt",

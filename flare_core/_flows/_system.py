@@ -32,8 +32,10 @@ from flare_core._errors import (
 )
 from flare_core._flows._calls import call, unwrap
 from flare_core._flows._context import ClientFlow, FlowContext
+from flare_core._flows._polling import PENDING, Pending, poll_until
 from flare_core._info import ClientInfo, JobInfo, ServerInfo, SystemInfo, TargetType
-from flare_core._steps import Call, CloseSession, ListDirs, Now, Sleep
+from flare_core._site_names import SERVER_SITE
+from flare_core._steps import Call, CloseSession, ListDirs, Now
 from flare_core._validation import (
     check_client_name,
     check_command_timeout,
@@ -89,7 +91,7 @@ def system_info_from_status(status: Mapping[str, Any]) -> SystemInfo:
     Raises:
         InternalError: the value has no ``"server"`` entry.
     """
-    server = status.get("server")
+    server = status.get(SERVER_SITE)
     if not isinstance(server, Mapping):
         raise InternalError("check_status returned no server status")
     server_info = ServerInfo(
@@ -244,7 +246,9 @@ def _wait_server_restart(
     """
     seen_down = False
     last_error = "none"
-    while True:
+
+    def probe() -> ClientFlow[bool | Pending]:
+        nonlocal seen_down, last_error
         try:
             start_time = yield from _server_start_time(ctx)
         except NoConnection as exc:
@@ -255,12 +259,12 @@ def _wait_server_restart(
         else:
             if previous is None or seen_down or start_time != previous:
                 return True
-        now: float = yield Now()
-        if now >= deadline:
-            raise TimeoutError(
-                f"server did not restart within {timeout} seconds; last error: {last_error}"
-            )
-        yield Sleep(seconds=POLL_INTERVAL)
+        return PENDING
+
+    def message() -> str:
+        return f"server did not restart within {timeout} seconds; last error: {last_error}"
+
+    return (yield from poll_until(probe, deadline, POLL_INTERVAL, message))
 
 
 def _wait_clients_reconnect(
@@ -272,21 +276,23 @@ def _wait_clients_reconnect(
         TimeoutError: some client did not reconnect before ``deadline``.
     """
     pending = {name: t for name, t in before.items() if t is not None}
-    while pending:
+    if not pending:
+        return
+
+    def probe() -> ClientFlow[Pending | None]:
         try:
             info = yield from get_system_info(ctx)
         except NoConnection:
-            pass
-        else:
-            for client in info.client_info:
-                if client.name in pending and client.last_connect_time != pending[client.name]:
-                    del pending[client.name]
-            if not pending:
-                return
-        now: float = yield Now()
-        if now >= deadline:
-            raise TimeoutError(f"clients did not restart within {timeout} seconds")
-        yield Sleep(seconds=POLL_INTERVAL)
+            return PENDING
+        for client in info.client_info:
+            if client.name in pending and client.last_connect_time != pending[client.name]:
+                del pending[client.name]
+        return None if not pending else PENDING
+
+    def message() -> str:
+        return f"clients did not restart within {timeout} seconds"
+
+    yield from poll_until(probe, deadline, POLL_INTERVAL, message)
 
 
 def _snapshot(
@@ -350,29 +356,31 @@ def restart(
 
 
 def _wait_server_down(ctx: FlowContext, deadline: float, timeout: float) -> ClientFlow[None]:
-    while True:
+    def probe() -> ClientFlow[Pending | None]:
         try:
             yield from _probe(ctx, CheckStatus(target_type=TargetType.SERVER))
         except (NoConnection, AuthenticationError, SessionClosed):
-            return
-        now: float = yield Now()
-        if now >= deadline:
-            raise TimeoutError(f"server did not stop within {timeout} seconds")
-        yield Sleep(seconds=POLL_INTERVAL)
+            return None
+        return PENDING
+
+    def message() -> str:
+        return f"server did not stop within {timeout} seconds"
+
+    yield from poll_until(probe, deadline, POLL_INTERVAL, message)
 
 
 def _wait_clients_gone(
     ctx: FlowContext, names: list[str], deadline: float, timeout: float
 ) -> ClientFlow[None]:
-    while True:
+    def probe() -> ClientFlow[Pending | None]:
         info = yield from get_system_info(ctx)
         connected = {client.name for client in info.client_info}
-        if not (connected & set(names) if names else connected):
-            return
-        now: float = yield Now()
-        if now >= deadline:
-            raise TimeoutError(f"clients did not shut down within {timeout} seconds")
-        yield Sleep(seconds=POLL_INTERVAL)
+        return PENDING if (connected & set(names) if names else connected) else None
+
+    def message() -> str:
+        return f"clients did not shut down within {timeout} seconds"
+
+    yield from poll_until(probe, deadline, POLL_INTERVAL, message)
 
 
 def shutdown(

@@ -21,15 +21,24 @@ from typing import Any, Literal
 
 import msgspec
 
-from flare_core._errors import InvalidTarget, JobNotFound, NoClientsAvailable, NoConnection
+from flare_core._deploy_plan import DeployPlan, decode_plan, encode_plan
+from flare_core._errors import (
+    InvalidJobDefinition,
+    InvalidTarget,
+    JobNotFound,
+    NoClientsAvailable,
+    NoConnection,
+)
 from flare_core._events import JobEvent
-from flare_core._jobdef import ALL_SITES, SERVER_SITE
+from flare_core._info import TargetType
+from flare_core._jobdef import plan_from_meta
 from flare_core._listing import normalize_study
 from flare_core._policy import Submitter, require_right
 from flare_core._principal import Principal
 from flare_core._service._config import ServiceConfig, UserConfig
 from flare_core._service._credentials import hash_api_key
 from flare_core._service.ports import ServicePorts
+from flare_core._site_names import SERVER_SITE
 from flare_core._studies import StudyRegistry, narrow_client_targets
 
 __all__ = [
@@ -37,11 +46,16 @@ __all__ = [
     "PendingDownload",
     "ServiceCore",
     "SiteInfo",
-    "deploy_apps",
     "job_blob_prefix",
 ]
 
 JOB_ARCHIVE = "job.zip"
+
+DEPLOY_PLAN = "deploy_plan.json"
+"""The blob (under ``job_blob_prefix``) holding a job's validated ``DeployPlan``. It lives
+beside the archive, not in the meta, so the meta users read stays what NVFlare stores."""
+
+_PLAN_CACHE_LIMIT = 4096
 
 
 class OutsideLock:
@@ -65,39 +79,6 @@ class OutsideLock:
 def job_blob_prefix(job_id: str) -> str:
     """The blob-key prefix under which everything of a job is stored."""
     return f"jobs/{job_id}/"
-
-
-def deploy_apps(meta: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Read a stored job's deploy map as app -> site names (tolerant: meta was validated).
-
-    Accepts every deploy-map value form of reference §3 step 5 (str, list of str, a dict with
-    ``targets``/``sites``, a list mixing strs and such dicts); anything else reads as no sites.
-    """
-    deploy_map = meta.get("deploy_map")
-    if not isinstance(deploy_map, dict):
-        return {}
-    apps: dict[str, list[str]] = {}
-    for app, value in deploy_map.items():
-        entries: object = value
-        if isinstance(entries, str):
-            entries = [entries]
-        elif isinstance(entries, dict):
-            entries = entries.get("targets", entries.get("sites"))
-        sites: list[str] = []
-        for item in entries if isinstance(entries, list) else []:
-            if isinstance(item, str):
-                sites.append(item)
-            elif isinstance(item, dict):
-                group = item.get("sites", item.get("targets"))
-                if isinstance(group, list):
-                    sites.extend(s for s in group if isinstance(s, str))
-        apps[str(app)] = sites
-    return apps
-
-
-def is_all_site(site: str) -> bool:
-    """True for the deploy-map wildcard ``@ALL`` (any case)."""
-    return site.casefold() == ALL_SITES.casefold()
 
 
 class SiteInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -177,6 +158,8 @@ class ServiceCore:
         self.reschedule = False
         self.schedule_pending = False
         self._dummy_hash: str | None = None
+        # Plans never change once stored, and the scheduler asks for them on every pass.
+        self._plans: dict[str, DeployPlan] = {}
 
     # --- locking and events ------------------------------------------------------------------
 
@@ -283,6 +266,49 @@ class ServiceCore:
             raise JobNotFound(f"no such job: {job_id}")
         return meta
 
+    # --- deploy plans --------------------------------------------------------------------------
+
+    def store_plan(self, job_id: str, plan: DeployPlan) -> None:
+        """Store a job's validated deploy plan beside its archive (at submit and clone)."""
+        self.ports.blobs.write(job_blob_prefix(job_id) + DEPLOY_PLAN, [encode_plan(plan)])
+        self._remember_plan(job_id, plan)
+
+    def deploy_plan(self, meta: Mapping[str, Any]) -> DeployPlan:
+        """The deploy plan of a stored job: the one stored at submit.
+
+        A job stored before plans were kept (an older server's SQLite store, say) has none:
+        its plan is derived once from its meta's ``deploy_map`` with the submit-time rules,
+        which it passed when it was accepted. A map that no longer passes them (never an
+        accepted job's) reads as deploying nowhere.
+        """
+        job_id = str(meta.get("job_id", ""))
+        plan = self._plans.get(job_id)
+        if plan is None:
+            plan = self._load_plan(job_id, meta)
+            self._remember_plan(job_id, plan)
+        return plan
+
+    def forget_plan(self, job_id: str) -> None:
+        """Drop a deleted job's plan from the cache (its blob goes with the job's prefix)."""
+        self._plans.pop(job_id, None)
+
+    def _load_plan(self, job_id: str, meta: Mapping[str, Any]) -> DeployPlan:
+        try:
+            return decode_plan(
+                b"".join(self.ports.blobs.read(job_blob_prefix(job_id) + DEPLOY_PLAN))
+            )
+        except (KeyError, msgspec.DecodeError):
+            pass  # stored before plans were kept, or its plan blob was lost
+        try:
+            return plan_from_meta(meta)
+        except InvalidJobDefinition:
+            return DeployPlan()
+
+    def _remember_plan(self, job_id: str, plan: DeployPlan) -> None:
+        if len(self._plans) >= _PLAN_CACHE_LIMIT:
+            self._plans.clear()  # only a cache: re-reading a plan is one small blob read
+        self._plans[job_id] = plan
+
     # --- sites ---------------------------------------------------------------------------------
 
     def connected_clients(self) -> list[str]:
@@ -358,13 +384,13 @@ class ServiceCore:
                 request left empty by the study filter.
             NoClientsAvailable: ``client`` while no client is connected.
         """
-        if target_type == "server":
+        if target_type == TargetType.SERVER:
             return True, []
-        if target_type not in ("client", "all"):
+        if target_type not in (TargetType.CLIENT, TargetType.ALL):
             raise InvalidTarget(f"unknown target type {target_type}")
         connected = self.connected_clients()
         requested: list[str] = []
-        if target_type == "client":
+        if target_type == TargetType.CLIENT:
             if not connected:
                 raise NoClientsAvailable("no clients available")
             for name in targets or []:
@@ -376,7 +402,7 @@ class ServiceCore:
         clients = narrow_client_targets(
             self.registry(), principal.study, target_type, requested, connected
         )
-        return target_type == "all", clients
+        return target_type == TargetType.ALL, clients
 
     def resolve_site(self, principal: Principal, target: str) -> str:
         """Resolve a single-site target: ``server`` or one connected, enrolled client.
@@ -389,7 +415,9 @@ class ServiceCore:
         connected = self.connected_clients()
         if target not in connected:
             raise InvalidTarget(f"invalid target: {target}")
-        narrow_client_targets(self.registry(), principal.study, "client", [target], connected)
+        narrow_client_targets(
+            self.registry(), principal.study, TargetType.CLIENT, [target], connected
+        )
         return target
 
     # --- downloads -----------------------------------------------------------------------------

@@ -195,6 +195,7 @@ def clone_job(core: ServiceCore, principal: Principal, command: CloneJob) -> str
         cloned_from=source_id,
     )
     blobs.write(job_blob_prefix(job_id) + JOB_ARCHIVE, blobs.read(source_archive))
+    core.store_plan(job_id, core.deploy_plan(source))  # the clone deploys as its source did
     core.ports.jobs.add(meta)
     core.publish(meta)
     schedule(core)

@@ -19,10 +19,12 @@ from typing import Any
 
 from flare_core._commands import ConfigureJobLog, GetJobLogs
 from flare_core._errors import InvalidTarget
+from flare_core._info import TargetType
 from flare_core._lifecycle import JobOp, check_operation
 from flare_core._principal import Principal
-from flare_core._service._core import ServiceCore, deploy_apps, is_all_site, job_blob_prefix
+from flare_core._service._core import ServiceCore, job_blob_prefix
 from flare_core._service._scheduler import client_sites_of
+from flare_core._site_names import SERVER_SITE, is_all_sites
 
 __all__ = ["SERVER_LOG_UNAVAILABLE", "SITE_LOG_UNAVAILABLE", "configure_job_log", "get_job_logs"]
 
@@ -62,7 +64,7 @@ def _read_log(core: ServiceCore, job_id: str, site: str, file: str) -> str | Non
                 pass  # deleted between stat and read: look in the archive instead
     prefix = job_blob_prefix(job_id)
     keys = [f"{prefix}workspace/{site}/{file}"]
-    if site != "server":
+    if site != SERVER_SITE:
         keys.append(f"{prefix}components/LOG_{file}_{site}")
     for key in keys:
         try:
@@ -74,17 +76,12 @@ def _read_log(core: ServiceCore, job_id: str, site: str, file: str) -> str | Non
 
 def _all_sites(core: ServiceCore, meta: dict[str, Any]) -> list[str]:
     job_id = str(meta["job_id"])
-    sites = {
-        site
-        for app_sites in deploy_apps(meta).values()
-        for site in app_sites
-        if site != "server" and not is_all_site(site)
-    }
+    sites = set(core.deploy_plan(meta).client_sites)
     sites.update(client_sites_of(meta))
     prefix = job_blob_prefix(job_id)
     for key in core.ports.blobs.keys(prefix + "workspace/"):
         site = key[len(prefix + "workspace/") :].split("/", 1)[0]
-        if site != "server":
+        if site != SERVER_SITE:
             sites.add(site)
     for key in core.ports.blobs.keys(prefix + "components/LOG_"):
         name = key[len(prefix + "components/LOG_") :]
@@ -104,15 +101,17 @@ def get_job_logs(core: ServiceCore, principal: Principal, command: GetJobLogs) -
     target = command.target.lower()
     logs: dict[str, str] = {}
     unavailable: dict[str, str] = {}
-    if target in ("server", "all", "@all"):
-        text = _read_log(core, job_id, "server", file)
+    # The target was lower-cased: "all", "@all" and "server" match in any case here.
+    every = target == TargetType.ALL or is_all_sites(target)
+    if every or target == SERVER_SITE:
+        text = _read_log(core, job_id, SERVER_SITE, file)
         if text is None:
-            unavailable["server"] = SERVER_LOG_UNAVAILABLE
+            unavailable[SERVER_SITE] = SERVER_LOG_UNAVAILABLE
         else:
-            logs["server"] = text
-    if target in ("all", "@all"):
+            logs[SERVER_SITE] = text
+    if every:
         sites = _all_sites(core, meta)
-    elif target == "server":
+    elif target == SERVER_SITE:
         sites = []
     else:
         sites = [command.target]
@@ -150,10 +149,10 @@ def configure_job_log(
     check_operation(JobOp.CONFIGURE_JOB_LOG, str(meta.get("status", "")), job_id)
     connected = set(core.connected_clients())
     clients = [site for site in client_sites_of(meta) if site in connected]
-    if command.target == "all":
-        sites = ["server", *clients]
-    elif command.target == "server":
-        sites = ["server"]
+    if command.target == TargetType.ALL:
+        sites = [SERVER_SITE, *clients]
+    elif command.target == SERVER_SITE:
+        sites = [SERVER_SITE]
     elif command.target in clients:
         sites = [command.target]
     else:

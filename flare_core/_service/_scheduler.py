@@ -39,15 +39,10 @@ from flare_core._lifecycle import (
     transition,
 )
 from flare_core._listing import job_name, normalize_study
-from flare_core._service._core import (
-    JOB_ARCHIVE,
-    ServiceCore,
-    deploy_apps,
-    is_all_site,
-    job_blob_prefix,
-)
+from flare_core._service._core import JOB_ARCHIVE, ServiceCore, job_blob_prefix
 from flare_core._service.ports import JobLaunch
 from flare_core._shell import FileTree
+from flare_core._site_names import SERVER_SITE
 from flare_core._studies import enrolled_sites
 
 __all__ = [
@@ -85,20 +80,14 @@ def client_sites_of(meta: dict[str, Any]) -> list[str]:
     return [n for n in names if isinstance(n, str)]
 
 
-def server_app(meta: dict[str, Any]) -> str:
+def server_app(core: ServiceCore, meta: dict[str, Any]) -> str:
     """The name of the app a job deploys to the server (``"?"`` when unknown)."""
-    for app, sites in deploy_apps(meta).items():
-        if any(s == "server" or is_all_site(s) for s in sites):
-            return app
-    return "?"
+    return core.deploy_plan(meta).app_for(SERVER_SITE) or "?"
 
 
-def client_app(meta: dict[str, Any], site: str) -> str:
+def client_app(core: ServiceCore, meta: dict[str, Any], site: str) -> str:
     """The name of the app a job deploys to ``site`` (``"?"`` when unknown)."""
-    for app, sites in deploy_apps(meta).items():
-        if any(s == site or is_all_site(s) for s in sites):
-            return app
-    return "?"
+    return core.deploy_plan(meta).app_for(site) or "?"
 
 
 def _min_clients(meta: dict[str, Any]) -> int | None:
@@ -112,10 +101,9 @@ def _min_clients(meta: dict[str, Any]) -> int | None:
 def _placement(core: ServiceCore, meta: dict[str, Any]) -> list[str] | Literal["blocked"] | None:
     """Where a SUBMITTED job can run now: its client sites, None (wait), or ``"blocked"``
     (it can never run: a deploy-map site left the job's study)."""
-    apps = deploy_apps(meta)
-    sites = [s for app_sites in apps.values() for s in app_sites]
-    uses_all = any(is_all_site(s) for s in sites)
-    explicit = [s for s in dict.fromkeys(sites) if s != "server" and not is_all_site(s)]
+    plan = core.deploy_plan(meta)
+    uses_all = plan.uses_all
+    explicit = plan.client_sites
     enrolled = enrolled_sites(core.registry(), normalize_study(meta.get("study")))
     if enrolled is not None and any(s not in enrolled for s in explicit):
         return "blocked"
@@ -245,7 +233,7 @@ def archive_workspace(core: ServiceCore, meta: dict[str, Any]) -> None:
     job_id = str(meta["job_id"])
     prefix = job_blob_prefix(job_id)
     count = 0
-    for site in ["server", *client_sites_of(meta)]:
+    for site in [SERVER_SITE, *client_sites_of(meta)]:
         tree = core.ports.workspaces.tree(site)
         if tree is None:
             continue
@@ -263,7 +251,7 @@ def archive_workspace(core: ServiceCore, meta: dict[str, Any]) -> None:
                     continue
                 rel = path[len(job_id) + 1 :]
                 core.ports.blobs.write(f"{prefix}workspace/{site}/{rel}", _chunks(tree, path))
-                if site != "server" and rel == "error_log.txt":
+                if site != SERVER_SITE and rel == "error_log.txt":
                     core.ports.blobs.write(
                         f"{prefix}components/ERRORLOG_{site}", _chunks(tree, path)
                     )
@@ -286,6 +274,7 @@ def delete_job_now(core: ServiceCore, job_id: str) -> None:
         return
     core.ports.jobs.remove(job_id)
     core.ports.blobs.delete_prefix(job_blob_prefix(job_id))
+    core.forget_plan(job_id)
     core.ports.workspaces.remove_job(job_id)
     core.publish(meta, status="DELETED")
 

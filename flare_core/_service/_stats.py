@@ -15,6 +15,7 @@ from flare_core._errors import JobNotRunning
 from flare_core._lifecycle import JobOp, check_operation
 from flare_core._principal import Principal
 from flare_core._service._core import ServiceCore
+from flare_core._site_names import SERVER_SITE
 
 __all__ = ["reset_errors", "show_errors", "show_stats"]
 
@@ -35,7 +36,7 @@ def _prepare(
         raise JobNotRunning(f"job {job_id} is not running")
     check_operation(_OPS[type(command)], str(meta.get("status", "")), job_id)
     core.authorize(principal, command.right, meta)
-    return job_id, (["server"] if server else []) + clients
+    return job_id, ([SERVER_SITE] if server else []) + clients
 
 
 def show_stats(core: ServiceCore, principal: Principal, command: ShowStats) -> dict[str, Any]:
@@ -56,6 +57,6 @@ def reset_errors(core: ServiceCore, principal: Principal, command: ResetErrors) 
     value: dict[str, Any] = {}
     for site in sites:
         core.ports.engine.reset_errors(job_id, site)
-        kind = "server" if site == "server" else "client"
+        kind = "server" if site == SERVER_SITE else "client"  # words of the message
         value[site] = f"reset the {kind} error stats for job: {job_id}"
     return value

@@ -1,4 +1,4 @@
-"""Study commands (reference §9.5): thin wrappers over the pure ``flare_core._studies`` rules.
+"""Study commands (reference §9.5): thin wrappers over the pure ``flare_core._study_commands``.
 
 Each loads the registry, runs the rule (which applies the role gate and raises
 ``CommandError``/``AuthorizationError``), saves the new registry when it changed, and returns the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flare_core import _studies as rules
+from flare_core import _study_commands as rules
 from flare_core._commands import (
     AddStudySite,
     AddStudyUser,

@@ -153,6 +153,9 @@ def _create_job(
         "data_storage_format": _DATA_STORAGE_FORMAT,
     }
     core.ports.blobs.move(staging + JOB_ARCHIVE, job_blob_prefix(job_id) + JOB_ARCHIVE)
+    # The plan is stored before the meta: a job is never visible without it (a crash between
+    # the two leaves an orphan blob for recovery to collect).
+    core.store_plan(job_id, jobdef.plan)
     core.ports.jobs.add(meta)
     core.publish(meta)
     schedule(core)

@@ -51,10 +51,12 @@ from flare_core._commands import (
     Shutdown,
 )
 from flare_core._errors import ClientsStillRunning, InternalError, InvalidTarget, JobNotDone
+from flare_core._info import TargetType
 from flare_core._lifecycle import JobStatus
 from flare_core._principal import Principal
 from flare_core._service._core import ServiceCore
 from flare_core._service._scheduler import client_app, client_sites_of, schedule, server_app
+from flare_core._site_names import SERVER_SITE
 from flare_core._validation import check_site_log_config
 
 __all__ = [
@@ -77,7 +79,7 @@ def check_status(core: ServiceCore, principal: Principal, command: CheckStatus) 
     """The server's and the addressed clients' status (shape in the module docstring)."""
     core.authorize(principal, command.right)
     server, clients = core.resolve_targets(principal, command.target_type, command.targets)
-    if command.target_type == "all" and not clients:
+    if command.target_type == TargetType.ALL and not clients:
         raise InternalError("error: no responses from clients")
     running = _running_jobs(core)
     value: dict[str, Any] = {}
@@ -87,7 +89,11 @@ def check_status(core: ServiceCore, principal: Principal, command: CheckStatus) 
         for name in clients:
             site = core.site(name)
             jobs = [
-                {"job_id": str(m["job_id"]), "app_name": client_app(m, name), "status": "started"}
+                {
+                    "job_id": str(m["job_id"]),
+                    "app_name": client_app(core, m, name),
+                    "status": "started",
+                }
                 for m in running
                 if name in client_sites_of(m)
             ]
@@ -101,8 +107,8 @@ def check_status(core: ServiceCore, principal: Principal, command: CheckStatus) 
                 rows.append({"client_name": name, "status": "no_jobs"})
         reference["client_status"] = rows
     if server:
-        jobs = [{"job_id": str(m["job_id"]), "app_name": server_app(m)} for m in running]
-        value["server"] = {"status": "started", "start_time": core.start_time, "jobs": jobs}
+        jobs = [{"job_id": str(m["job_id"]), "app_name": server_app(core, m)} for m in running]
+        value[SERVER_SITE] = {"status": "started", "start_time": core.start_time, "jobs": jobs}
         reference.update(server_status="started", server_start_time=core.start_time, jobs=jobs)
         connected = [s for s in core.sites() if s.connected]
         if connected:
@@ -124,7 +130,7 @@ def report_resources(
     """What each addressed site reports about its resources."""
     core.authorize(principal, command.right)
     server, clients = core.resolve_targets(principal, command.target_type, command.targets)
-    sites = (["server"] if server else []) + clients
+    sites = ([SERVER_SITE] if server else []) + clients
     return {site: core.ports.engine.resources(site) for site in sites}
 
 
@@ -136,7 +142,7 @@ def report_version(
     server, clients = core.resolve_targets(principal, command.target_type, command.targets)
     value: dict[str, Any] = {}
     if server:
-        value["server"] = {"version": core.config.version}
+        value[SERVER_SITE] = {"version": core.config.version}
     for name in clients:
         site = core.site(name)
         value[name] = {"version": core.config.version if site is None else site.version}
@@ -172,7 +178,7 @@ def shutdown(core: ServiceCore, principal: Principal, command: Shutdown) -> dict
     core.authorize(principal, command.right)
     server, clients = core.resolve_targets(principal, command.target_type, command.targets)
     _refuse_while_running(core, "shutdown")
-    if command.target_type == "server" and core.connected_clients():
+    if command.target_type == TargetType.SERVER and core.connected_clients():
         raise ClientsStillRunning("one or more clients are still running")
     value: dict[str, Any] = {}
     if clients:
@@ -199,10 +205,10 @@ def configure_site_log(
     """
     core.authorize(principal, command.right)
     config = check_site_log_config(command.config)
-    if command.target == "all":
-        sites = ["server", *core.resolve_targets(principal, "all", None)[1]]
-    elif command.target == "server":
-        sites = ["server"]
+    if command.target == TargetType.ALL:
+        sites = [SERVER_SITE, *core.resolve_targets(principal, TargetType.ALL, None)[1]]
+    elif command.target == SERVER_SITE:
+        sites = [SERVER_SITE]
     elif command.target in core.connected_clients():
         sites = [core.resolve_site(principal, command.target)]
     else:

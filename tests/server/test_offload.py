@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flare_adapters.disk_files import DiskFileTree
+from flare_adapters.disk_workspaces import DiskFileTree
 from flare_adapters.http.client import http_transport
 from flare_adapters.server.offload import ProcessOffload
 from flare_core import InternalError, InvalidArgumentError, ShellCommand

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.blobs import MemoryBlobStore
 from flare_adapters.memory.clock import VirtualClock
-from flare_adapters.memory.files import MemoryWorkspaces
 from flare_adapters.memory.ids import RandomIds, SeededIds
 from flare_adapters.memory.stores import (
     MemoryJobStore,
@@ -21,6 +20,7 @@ from flare_adapters.memory.stores import (
     MemoryStudyStore,
     MemoryTokenStore,
 )
+from flare_adapters.memory.workspaces import MemoryWorkspaces
 from flare_adapters.zipsafe import ZipPacker
 from flare_core._policy import DEFAULT_POLICY, Policy
 from flare_core._service import AdminService, ServiceConfig, ServicePorts, UserConfig

@@ -22,7 +22,7 @@ from importlib import metadata
 import msgspec
 from aiohttp import web
 
-from flare_adapters.disk_files import DiskWorkspaces
+from flare_adapters.disk_workspaces import DiskWorkspaces
 from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.ids import RandomIds
 from flare_adapters.server.app import build_app

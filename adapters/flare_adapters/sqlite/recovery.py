@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from typing import Final
 
-from flare_adapters.disk_files import DiskWorkspaces
+from flare_adapters.disk_workspaces import DiskWorkspaces
 from flare_adapters.sqlite.blobs import BlobDirectory
 from flare_core._lifecycle import JobStatus, Trigger, finish_fields, transition
 from flare_core._service._core import job_blob_prefix

@@ -1,4 +1,4 @@
-"""A local job folder seen as an ``ArchiveView``, without zipping it first.
+"""The ``ArchiveView`` port over a local job folder, without zipping it first (client side).
 
 Lets tools run the core's job-definition rules and submit-token hash on a folder on disk,
 exactly as the server sees the uploaded archive: every member sits under

@@ -14,7 +14,7 @@ import re
 import shutil
 import threading
 
-from flare_adapters.memory.files import normalize_workspace_path
+from flare_adapters.memory.workspaces import normalize_workspace_path
 from flare_core._shell import FileStat
 
 __all__ = ["DiskFileTree", "DiskWorkspaces"]

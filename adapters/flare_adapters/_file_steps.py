@@ -1,4 +1,5 @@
-"""Local file-system helpers of the session drivers: the only place a session touches disk.
+"""The client side's file steps: how a session driver performs ``InspectPath``, ``ListDirs``,
+``Upload`` and ``Download`` on the local file system - the only place a session touches disk.
 
 - ``zip_folder``: stream a job folder as zip chunks, the folder's name as the single
   top-level directory, directory entries and dot-files included, symlinks skipped, never the
