@@ -1,6 +1,6 @@
 """Generate the async session interface and driver from the sync ones (as httpcore's unasync).
 
-``AsyncSessionSpec`` (``ports/flare_ports/_session_spec.py``) is ``SessionSpec`` with every
+``AsyncSessionSpec`` (``ports/flare_ports/session_spec.py``) is ``SessionSpec`` with every
 method a coroutine, and ``AsyncSession``'s public methods (``adapters/flare_adapters/
 session.py``) are ``Session``'s with ``await`` before the flow they run. Both used to be kept
 in step by hand: about 1,050 lines, 48 of 52 docstrings copies. Now the sync code is the only
@@ -77,7 +77,7 @@ class Region:
 
 REGIONS: tuple[Region, ...] = (
     Region(
-        "ports/flare_ports/_session_spec.py",
+        "ports/flare_ports/session_spec.py",
         "SessionSpec",
         head='''class AsyncSessionSpec(ABC):
     """The asynchronous twin of ``SessionSpec``: every method is a coroutine with the same

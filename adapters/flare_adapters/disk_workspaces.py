@@ -15,7 +15,7 @@ import shutil
 import threading
 
 from flare_adapters.memory.workspaces import normalize_workspace_path
-from flare_core._shell import FileStat
+from flare_core.shell import FileStat
 
 __all__ = ["DiskFileTree", "DiskWorkspaces"]
 

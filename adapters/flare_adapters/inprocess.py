@@ -22,19 +22,19 @@ from collections.abc import AsyncIterable, Iterable, Iterator
 from typing import Any
 
 from flare_adapters.serving import serve_command
-from flare_core._commands import Command
-from flare_core._errors import (
+from flare_core.commands import Command
+from flare_core.errors import (
     AuthenticationError,
     InternalError,
     JobNotFound,
     NoConnection,
     SessionExpired,
 )
-from flare_core._events import JobEvent
-from flare_core._replies import Problem, Reply
-from flare_core._steps import ANY_JOB
-from flare_ports._backend import Backend
-from flare_ports._transport import ChunkSink
+from flare_core.events import JobEvent
+from flare_core.replies import Problem, Reply
+from flare_core.steps import ANY_JOB
+from flare_ports.backend import Backend
+from flare_ports.transport import ChunkSink
 
 __all__ = ["SESSION_OPTIONS", "InProcessCalls", "LocalTransport", "exchange", "session_options"]
 

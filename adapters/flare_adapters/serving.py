@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-from flare_core._commands import Command, Logout
-from flare_core._errors import InternalError
-from flare_core._principal import Principal
-from flare_core._replies import Ok, Reply
-from flare_ports._backend import Backend
+from flare_core.commands import Command, Logout
+from flare_core.errors import InternalError
+from flare_core.principal import Principal
+from flare_core.replies import Ok, Reply
+from flare_ports.backend import Backend
 
 __all__ = ["Served", "download_id_of", "serve_command"]
 

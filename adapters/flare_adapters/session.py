@@ -1,6 +1,6 @@
 """The session drivers: ``Session`` (sync) and ``AsyncSession`` (async).
 
-Both are thin: every method hands a core flow (``flare_core._flows``) to ``_run``, which
+Both are thin: every method hands a core flow (``flare_core.flows``) to ``_run``, which
 performs the steps the flow yields - commands through the transport, waits on the
 transport's clock, local files through ``_file_steps`` - and sends each outcome back. A
 transport's ``NoConnection`` (and any other failure of a step) is thrown into the flow, so
@@ -23,29 +23,29 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
-from flare_adapters._chunks import ChunkPull
-from flare_adapters._file_steps import extract_archive, inspect_path, list_dirs, zip_folder
-from flare_core._commands import Logout
-from flare_core._errors import InternalError, SessionClosed, SessionExpired
-from flare_core._flows import (
+from flare_adapters.chunks import ChunkPull
+from flare_adapters.file_steps import extract_archive, inspect_path, list_dirs, zip_folder
+from flare_core.commands import Logout
+from flare_core.errors import InternalError, SessionClosed, SessionExpired
+from flare_core.flows import (
     ClientFlow,
     FlowContext,
     FlowStep,
     MonitorCallback,
     Notify,
     RetryPolicy,
+    jobs,
+    monitor,
+    shell,
+    stats,
+    studies,
+    system,
+    watch,
 )
-from flare_core._flows import _jobs as jobs
-from flare_core._flows import _monitor as monitor
-from flare_core._flows import _shell as shell
-from flare_core._flows import _stats as stats
-from flare_core._flows import _studies as studies
-from flare_core._flows import _system as system
-from flare_core._flows import _watch as watch
-from flare_core._flows._watch import JobChange
-from flare_core._info import ClientInfo, MonitorReturnCode, SystemInfo
-from flare_core._replies import Ok, Problem, Reply
-from flare_core._steps import (
+from flare_core.flows.watch import JobChange
+from flare_core.info import ClientInfo, MonitorReturnCode, SystemInfo
+from flare_core.replies import Ok, Problem, Reply
+from flare_core.steps import (
     Call,
     CloseSession,
     Download,
@@ -57,8 +57,8 @@ from flare_core._steps import (
     Upload,
     WallClock,
 )
-from flare_ports._session_spec import AsyncSessionSpec, SessionSpec
-from flare_ports._transport import AsyncTransport, Transport
+from flare_ports.session_spec import AsyncSessionSpec, SessionSpec
+from flare_ports.transport import AsyncTransport, Transport
 
 __all__ = ["AsyncSession", "Session", "mint_session_token"]
 
@@ -342,7 +342,7 @@ class Session(_Driver[Transport], SessionSpec):
         after its terminal status, watching the study goes on until you stop iterating
         (``break``, or ``close()`` on the iterator). Waits wake on the transport's job
         events (memory, WebSocket, HTTP's event stream) and poll every ``poll_interval``
-        seconds at the latest; see ``flare_core._flows._watch``.
+        seconds at the latest; see ``flare_core.flows.watch``.
 
         Raises:
             InvalidArgumentError: ``poll_interval <= 0`` or a malformed job id (at the
@@ -708,7 +708,7 @@ class AsyncSession(_Driver[AsyncTransport], AsyncSessionSpec):
         after its terminal status, watching the study goes on until you stop iterating
         (``break``, or ``aclose()`` on the iterator). Waits wake on the transport's job
         events (memory, WebSocket, HTTP's event stream) and poll every ``poll_interval``
-        seconds at the latest; see ``flare_core._flows._watch``.
+        seconds at the latest; see ``flare_core.flows.watch``.
 
         Raises:
             InvalidArgumentError: ``poll_interval <= 0`` or a malformed job id (at the

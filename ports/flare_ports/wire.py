@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 import msgspec
 
 from flare_core import COMMAND_TYPES, Command, JobEvent, Ok, Problem
-from flare_core._nesting import MAX_NESTING, NestingTooDeep, check_nesting
+from flare_core.nesting import MAX_NESTING, NestingTooDeep, check_nesting
 
 __all__ = [
     "PROBLEM_HTTP_STATUS",

@@ -8,7 +8,7 @@ from collections.abc import Generator
 
 import pytest
 
-from flare_adapters._chunks import ChunkPull
+from flare_adapters.chunks import ChunkPull
 
 
 @pytest.mark.asyncio

@@ -1,15 +1,15 @@
-"""``poll_until`` (flare_core._flows._polling): the step sequence every wait loop shares."""
+"""``poll_until`` (flare_core.flows._polling): the step sequence every wait loop shares."""
 
 from __future__ import annotations
 
 import pytest
 
 from flare_core import CheckStatus, NoConnection, Ok, Problem, Shutdown
-from flare_core._flows import FlowContext
-from flare_core._flows._context import ClientFlow
-from flare_core._flows._polling import PENDING, Pending, poll_until
-from flare_core._flows._system import POLL_INTERVAL, shutdown
-from flare_core._steps import Call, CloseSession, Now, Sleep
+from flare_core.flows import FlowContext
+from flare_core.flows._context import ClientFlow
+from flare_core.flows._polling import PENDING, Pending, poll_until
+from flare_core.flows.system import POLL_INTERVAL, shutdown
+from flare_core.steps import Call, CloseSession, Now, Sleep
 
 
 class Probe:

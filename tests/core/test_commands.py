@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import flare_core as fc
-from flare_core import _commands
+from flare_core import commands
 
 
 def test_every_command_struct_is_registered_and_exported() -> None:
     defined = {
         value
-        for value in vars(_commands).values()
+        for value in vars(commands).values()
         if isinstance(value, type) and issubclass(value, fc.Command) and value is not fc.Command
     }
     assert set(fc.COMMAND_TYPES) == defined
     assert len(fc.COMMAND_TYPES) == len(defined)
     names = {t.__name__ for t in fc.COMMAND_TYPES}
-    assert names | {"COMMAND_TYPES", "Command"} == set(_commands.__all__)
-    assert all(getattr(fc, name) is getattr(_commands, name) for name in names)
+    assert names | {"COMMAND_TYPES", "Command"} == set(commands.__all__)
+    assert all(getattr(fc, name) is getattr(commands, name) for name in names)
 
 
 def test_every_command_declares_its_result() -> None:

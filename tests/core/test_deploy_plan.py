@@ -1,13 +1,13 @@
-"""The deploy plan (flare_core._deploy_plan) and its strict reading from a stored meta."""
+"""The deploy plan (flare_core.deploy_plan) and its strict reading from a stored meta."""
 
 from __future__ import annotations
 
 import msgspec
 import pytest
 
-from flare_core._deploy_plan import DeployPlan, decode_plan, encode_plan
-from flare_core._errors import InvalidJobDefinition
-from flare_core._jobdef import plan_from_meta
+from flare_core.deploy_plan import DeployPlan, decode_plan, encode_plan
+from flare_core.errors import InvalidJobDefinition
+from flare_core.jobdef import plan_from_meta
 
 
 def test_an_explicit_plan() -> None:

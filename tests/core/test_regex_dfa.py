@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flare_core import _regex_dfa as regex_dfa
-from flare_core._errors import InvalidArgumentError
-from flare_core._regex_dfa import TooMuchWork, compile_pattern
+from flare_core import regex_dfa as regex_dfa
+from flare_core.errors import InvalidArgumentError
+from flare_core.regex_dfa import TooMuchWork, compile_pattern
 
 LIMIT = 2_000_000
 

@@ -8,9 +8,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from flare_core._commands import ShellCommand
-from flare_core._errors import InvalidArgumentError
-from flare_core._shell import (
+from flare_core.commands import ShellCommand
+from flare_core.errors import InvalidArgumentError
+from flare_core.shell import (
     MAX_OUTPUT_BYTES,
     TEXT_EXTENSIONS,
     TRUNCATION_MARKER,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from flare_core._commands import ShellCommand
-from flare_core._errors import InvalidArgumentError
-from flare_core._shell import (
+from flare_core.commands import ShellCommand
+from flare_core.errors import InvalidArgumentError
+from flare_core.shell import (
     MATCH_WORK_MARKER,
     MAX_OUTPUT_BYTES,
     MAX_PATTERN_CHARS,

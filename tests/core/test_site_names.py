@@ -1,11 +1,11 @@
-"""The one vocabulary of sites and targets (flare_core._site_names)."""
+"""The one vocabulary of sites and targets (flare_core.site_names)."""
 
 from __future__ import annotations
 
 import pytest
 
-from flare_core._info import TargetType
-from flare_core._site_names import ALL_SITES, SERVER_SITE, is_all_sites
+from flare_core.info import TargetType
+from flare_core.site_names import ALL_SITES, SERVER_SITE, is_all_sites
 
 
 @pytest.mark.parametrize("name", ["@ALL", "@all", "@All", ALL_SITES])

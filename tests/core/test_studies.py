@@ -1,4 +1,4 @@
-"""Studies (flare_core._studies): the registry model, name rules, login scoping and queries.
+"""Studies (flare_core.studies): the registry model, name rules, login scoping and queries.
 
 The study commands that change the registry are tested in ``test_study_commands.py``.
 """
@@ -9,13 +9,13 @@ import re
 
 import pytest
 
-from flare_core._errors import (
+from flare_core.errors import (
     AuthenticationError,
     InvalidArgumentError,
     InvalidTarget,
 )
-from flare_core._principal import Principal
-from flare_core._studies import (
+from flare_core.principal import Principal
+from flare_core.studies import (
     ORG_NAME_PATTERN,
     SITE_NAME_PATTERN,
     STUDY_NAME_PATTERN,

@@ -1,4 +1,4 @@
-"""The study commands (flare_core._study_commands): pure registry changes and their errors."""
+"""The study commands (flare_core.study_commands): pure registry changes and their errors."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from flare_core._errors import AuthorizationError, CommandError
-from flare_core._principal import Principal
-from flare_core._studies import Study, StudyRegistry, is_visible
-from flare_core._study_commands import (
+from flare_core.errors import AuthorizationError, CommandError
+from flare_core.principal import Principal
+from flare_core.studies import Study, StudyRegistry, is_visible
+from flare_core.study_commands import (
     add_study_site,
     add_study_user,
     list_studies,

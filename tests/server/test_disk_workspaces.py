@@ -14,7 +14,7 @@ from flare_adapters.sqlite.blobs import BlobDirectory
 from flare_adapters.sqlite.recovery import collect_orphans
 from flare_adapters.zipsafe import DEFAULT_LIMITS
 from flare_core import ShellCommand
-from flare_core._shell import run_shell
+from flare_core.shell import run_shell
 
 Tree = DiskFileTree | MemoryFileTree
 

@@ -17,7 +17,7 @@ from flare_adapters.disk_workspaces import DiskFileTree
 from flare_adapters.http.client import http_transport
 from flare_adapters.server.offload import ProcessOffload
 from flare_core import InternalError, InvalidArgumentError, ShellCommand
-from flare_core._shell import run_shell
+from flare_core.shell import run_shell
 from flare_testing.server import serve
 
 

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterable, Iterator
 import pytest
 
 from flare_adapters.serving import serve_command
-from flare_core._commands import Command, DownloadJobResult, GetJobMeta, Logout
-from flare_core._errors import InternalError, SessionExpired
-from flare_core._events import JobEvent
-from flare_core._principal import Grant, Principal
-from flare_core._replies import Ok, Problem, Reply
+from flare_core.commands import Command, DownloadJobResult, GetJobMeta, Logout
+from flare_core.errors import InternalError, SessionExpired
+from flare_core.events import JobEvent
+from flare_core.principal import Grant, Principal
+from flare_core.replies import Ok, Problem, Reply
 
 ADMIN = Principal(name="u", org="o", role="project_admin")
 

@@ -23,10 +23,10 @@ from flare_adapters.memory.stores import (
 from flare_adapters.memory.workspaces import MemoryFileTree, MemoryWorkspaces
 from flare_adapters.zipsafe import UnsafeZipError, ZipLimits, open_zip, stream_zip
 from flare_core import InvalidArgumentError, InvalidJobDefinition, Principal
-from flare_core._service.ports import SessionRecord
-from flare_core._shell import FileStat
-from flare_core._studies import Study, StudyRegistry
-from flare_core._tokens import TokenScope, new_record
+from flare_core.service.ports import SessionRecord
+from flare_core.shell import FileStat
+from flare_core.studies import Study, StudyRegistry
+from flare_core.tokens import TokenScope, new_record
 
 # --- VirtualClock ----------------------------------------------------------------------------
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from flare_core import CheckStatus, CloneJob, GetJobMeta
-from flare_core._deploy_plan import DeployPlan, decode_plan
-from flare_core._service._core import DEPLOY_PLAN, job_blob_prefix
+from flare_core.deploy_plan import DeployPlan, decode_plan
+from flare_core.service._core import DEPLOY_PLAN, job_blob_prefix
 from tests.service.helpers import DEFAULT_META, Harness, job_files, make_zip
 
 EXPLICIT = {**DEFAULT_META, "deploy_map": {"a": ["server", "site-1"], "b": ["site-2"]}}

@@ -32,11 +32,11 @@ from flare_adapters.ws.protocol import (
     WakeRule,
     wire_job_id,
 )
-from flare_core._commands import Command, GetJobMeta, ListJobs
-from flare_core._events import JobEvent
-from flare_core._principal import Grant, Principal
-from flare_core._replies import Ok, Problem, Reply
-from flare_core._steps import ANY_JOB
+from flare_core.commands import Command, GetJobMeta, ListJobs
+from flare_core.events import JobEvent
+from flare_core.principal import Grant, Principal
+from flare_core.replies import Ok, Problem, Reply
+from flare_core.steps import ANY_JOB
 
 JOB = "job-1"
 OTHER = "job-2"

@@ -22,9 +22,8 @@ from flare_adapters.memory.stores import (
 )
 from flare_adapters.memory.workspaces import MemoryWorkspaces
 from flare_adapters.zipsafe import ZipPacker
-from flare_core._policy import DEFAULT_POLICY, Policy
-from flare_core._service import AdminService, ServiceConfig, ServicePorts, UserConfig
-from flare_core._service._credentials import hash_api_key
+from flare_core.policy import DEFAULT_POLICY, Policy
+from flare_core.service import AdminService, ServiceConfig, ServicePorts, UserConfig, hash_api_key
 
 __all__ = [
     "DEFAULT_SITES",

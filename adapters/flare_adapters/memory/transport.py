@@ -20,12 +20,12 @@ from typing import Literal, Protocol
 
 from flare_adapters.inprocess import InProcessCalls, exchange
 from flare_adapters.ws.protocol import WakeRule
-from flare_core._commands import Command
-from flare_core._errors import NoConnection
-from flare_core._events import JobEvent
-from flare_core._replies import Problem, Reply
-from flare_ports._backend import Backend
-from flare_ports._transport import ChunkSink
+from flare_core.commands import Command
+from flare_core.errors import NoConnection
+from flare_core.events import JobEvent
+from flare_core.replies import Problem, Reply
+from flare_ports.backend import Backend
+from flare_ports.transport import ChunkSink
 
 __all__ = ["FaultPoint", "MemoryTransport", "SteppingClock"]
 

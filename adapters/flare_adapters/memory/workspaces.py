@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from flare_core._shell import FileStat
+from flare_core.shell import FileStat
 
 __all__ = ["MemoryFileTree", "MemoryWorkspaces", "normalize_workspace_path"]
 

@@ -64,8 +64,8 @@ from flare_adapters.server.settings import ServerSettings
 from flare_adapters.server.uploads import UploadTooLarge, spool_stream, upload_reply
 from flare_adapters.server.ws import websocket_handler
 from flare_adapters.serving import serve_command
-from flare_core._errors import AuthenticationError, InvalidArgumentError
-from flare_core._nesting import decode_json
+from flare_core.errors import AuthenticationError, InvalidArgumentError
+from flare_core.nesting import decode_json
 from flare_ports import Backend
 
 __all__ = ["build_app", "exception_response", "problem_response", "reply_response"]

@@ -9,9 +9,13 @@ and of its bounded reply (at most ``MAX_OUTPUT_BYTES``).
 
 One worker, started on first use (most servers never run a shell command), serves one call at
 a time: with the event loop it makes two busy processes, which is what the machines the
-server targets have cores for. A call that cannot be pickled runs in the calling thread, as
-it did before. The worker leaves when the server's process goes, however it goes (a SIGKILL
-included): it watches its parent.
+server targets have cores for. Workers fork from multiprocessing's fork server, which has
+the shell's modules loaded: forking the server itself is unsafe (its threads may hold locks)
+and a spawned interpreter takes seconds to import them on a loaded machine, which the first
+shell command would wait out. The fork server starts once per process, so the servers of a
+test run share it. A call that cannot be pickled runs in the calling thread, as it did
+before. The worker leaves when the server's process goes, however it goes (a SIGKILL
+included): it watches its parent, the fork server, which leaves with the server process.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ logger = logging.getLogger("flare_adapters.server")
 
 _PARENT_POLL: Final = 1.0
 """Seconds between the worker's checks that the server process still exists."""
+
+_PRELOAD: Final = ("flare_core.shell", "flare_adapters.disk_workspaces", __name__)
+"""What the fork server imports once, so a worker forked from it runs its first call at once."""
 
 
 class ProcessOffload:
@@ -90,11 +97,8 @@ class ProcessOffload:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
                     max_workers=1,
-                    # spawn: forking a process that runs threads (the loop, the timers, the
-                    # executor) can copy a lock another thread holds.
-                    mp_context=multiprocessing.get_context("spawn"),
+                    mp_context=_context(),
                     initializer=_watch_parent,
-                    initargs=(os.getpid(),),
                 )
             return self._pool
 
@@ -105,15 +109,24 @@ class ProcessOffload:
         pool.shutdown(wait=True, cancel_futures=True)  # quick: its worker is dead
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    context = multiprocessing.get_context("forkserver")
+    # Effective only before this process's fork server starts; later calls change nothing.
+    context.set_forkserver_preload(list(_PRELOAD))
+    return context
+
+
 def _call(payload: bytes) -> Any:
     """In the worker: unpickle the call and run it."""
     work: Callable[[], Any] = pickle.loads(payload)
     return work()
 
 
-def _watch_parent(parent: int) -> None:
-    """In the worker: exit once the server process is gone (a SIGKILL closes no pipe in time
-    for a worker blocked in a read, and an orphan must not outlive its server)."""
+def _watch_parent() -> None:
+    """In the worker: exit once its parent is gone (a SIGKILL closes no pipe in time for a
+    worker blocked in a read, and an orphan must not outlive its server). The parent is the
+    fork server, which itself leaves when the server process goes."""
+    parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:

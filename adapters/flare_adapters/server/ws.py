@@ -55,7 +55,7 @@ from flare_adapters.ws.protocol import (
     FrameCodec,
     ReplyFrame,
 )
-from flare_core._errors import AuthenticationError, InvalidArgumentError
+from flare_core.errors import AuthenticationError, InvalidArgumentError
 from flare_ports.wire import Codec, WireError, json_codec, msgpack_codec
 
 __all__ = [

@@ -49,8 +49,9 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from flare_adapters._loop_thread import ThreadedTransport
-from flare_adapters._network import (
+from flare_adapters.http.routes import WS_PATH
+from flare_adapters.loop_thread import ThreadedTransport
+from flare_adapters.network import (
     CallerCode,
     ChunkPump,
     NetworkOptions,
@@ -58,7 +59,6 @@ from flare_adapters._network import (
     login_with_retries,
     op_name,
 )
-from flare_adapters.http.routes import WS_PATH
 from flare_adapters.ws.link import (
     UNKNOWN_TOKEN,
     Link,
@@ -86,12 +86,12 @@ from flare_adapters.ws.protocol import (
     WakeRule,
     wire_job_id,
 )
-from flare_core._commands import Command, Logout
-from flare_core._errors import InternalError, InvalidArgumentError, NoConnection
-from flare_core._events import JobEvent
-from flare_core._principal import Grant
-from flare_core._replies import Ok, Problem, Reply
-from flare_ports._transport import ChunkSink
+from flare_core.commands import Command, Logout
+from flare_core.errors import InternalError, InvalidArgumentError, NoConnection
+from flare_core.events import JobEvent
+from flare_core.principal import Grant
+from flare_core.replies import Ok, Problem, Reply
+from flare_ports.transport import ChunkSink
 
 __all__ = [
     "JSON_PROTOCOL",

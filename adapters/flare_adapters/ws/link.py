@@ -25,16 +25,16 @@ import msgspec
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from flare_adapters._network import CallerCode, translating
+from flare_adapters.network import CallerCode, translating
 from flare_adapters.ws.protocol import (
     CLOSE_INVALID_PAYLOAD,
     CancelFrame,
     FrameCodec,
     ServerFrame,
 )
-from flare_core._errors import InternalError, InvalidArgumentError, NoConnection
-from flare_core._events import JobEvent
-from flare_core._replies import Problem, Reply
+from flare_core.errors import InternalError, InvalidArgumentError, NoConnection
+from flare_core.events import JobEvent
+from flare_core.replies import Problem, Reply
 from flare_ports.wire import WireError, json_codec
 
 __all__ = [

@@ -17,10 +17,10 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from flare_core._commands import Command
-from flare_core._events import JobEvent
-from flare_core._replies import Ok, Problem
-from flare_core._steps import ANY_JOB
+from flare_core.commands import Command
+from flare_core.events import JobEvent
+from flare_core.replies import Ok, Problem
+from flare_core.steps import ANY_JOB
 
 __all__ = [
     "CLOSE_GOING_AWAY",
