@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 
-
 class Call(msgspec.Struct, frozen=True, kw_only=True):
     """Send ``command``; the driver sends back the ``Reply`` (``Ok`` or ``Problem``).
 
