@@ -15,7 +15,7 @@ and a spawned interpreter takes seconds to import them on a loaded machine, whic
 shell command would wait out. The fork server starts once per process, so the servers of a
 test run share it. A call that cannot be pickled runs in the calling thread, as it did
 before. The worker leaves when the server's process goes, however it goes (a SIGKILL
-included): it watches its parent, the fork server, which leaves with the server process.
+included): it watches the server's pid.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 logger = logging.getLogger("flare_adapters.server")
 
-_PARENT_POLL: Final = 1.0
+_SERVER_POLL: Final = 1.0
 """Seconds between the worker's checks that the server process still exists."""
 
 _PRELOAD: Final = ("flare_core.shell", "flare_adapters.disk_workspaces", __name__)
@@ -98,7 +98,8 @@ class ProcessOffload:
                 self._pool = ProcessPoolExecutor(
                     max_workers=1,
                     mp_context=_context(),
-                    initializer=_watch_parent,
+                    initializer=_watch_server,
+                    initargs=(os.getpid(),),
                 )
             return self._pool
 
@@ -122,15 +123,28 @@ def _call(payload: bytes) -> Any:
     return work()
 
 
-def _watch_parent() -> None:
-    """In the worker: exit once its parent is gone (a SIGKILL closes no pipe in time for a
-    worker blocked in a read, and an orphan must not outlive its server). The parent is the
-    fork server, which itself leaves when the server process goes."""
-    parent = os.getppid()
+def _watch_server(server: int) -> None:
+    """In the worker: exit once the server process is gone, however it went. A SIGKILL may
+    leave the worker's pipes open (the fork server and the worker hold each other's), and an
+    orphan must not outlive its server; a killed server not yet reaped counts as gone."""
 
     def watch() -> None:
-        while os.getppid() == parent:
-            threading.Event().wait(_PARENT_POLL)
+        while _running(server):
+            threading.Event().wait(_SERVER_POLL)
         os._exit(0)
 
-    threading.Thread(target=watch, name="offload-parent-watch", daemon=True).start()
+    threading.Thread(target=watch, name="offload-server-watch", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process took the number: ours is gone
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b") ", 1)[1][:1] != b"Z"
+    except OSError:  # no procfs: the signal probe is all there is
+        return True
