@@ -16,10 +16,13 @@ advance in lockstep, so times need no masking. What this compares is therefore t
 (client transports, routes, frames, problem documents, the server's handlers) against the
 in-memory path; the SQLite stores are certified separately by the storage-port contract.
 
-One normalisation, and only one: job ids are random on every side (``RandomIds``), so each
-side's ids are renamed ``<job-1>``, ``<job-2>``... in the order the jobs were created, in
-replies and in error messages alike. A rule names a job by that index (or by a bogus id), so
-the same command reaches the same job everywhere. Nothing else is masked.
+Job ids: every side draws them from ``CountingIds`` (valid UUID4s that sort in creation
+order), so id-ordered output (``ls`` of job folders, rows sorted by id) is the same everywhere
+and from run to run. On top of that, each side's ids are renamed ``<job-1>``, ``<job-2>``... in
+the order its jobs were created, in replies and error messages alike: ids are opaque, and a
+side that numbered its jobs differently (say, an id spent on a rejected submit) is not wrong.
+That renaming is the only normalisation; a rule names a job by creation index (or by a bogus
+id), so the same command reaches the same job everywhere.
 
 The default run is small and derandomized (fixed examples, fixed steps) so it belongs in
 ``make test``; ``FLARE_STATEFUL_EXAMPLES=200`` (and optionally ``FLARE_STATEFUL_STEPS``) runs
@@ -30,15 +33,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
+import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -51,6 +57,7 @@ from hypothesis.stateful import (
 )
 
 from flare_adapters.http.client import http_transport
+from flare_adapters.memory.ids import RandomIds
 from flare_adapters.memory.system import MemorySystem, build_memory_system
 from flare_adapters.server.app import build_app
 from flare_adapters.server.unparsed import ProblemAppRunner
@@ -99,6 +106,27 @@ JOB_TIMEOUT = 10.0
 """Real seconds a network call may take (loopback: far more than enough)."""
 
 
+class CountingIds:
+    """Job ids ``00000001-0000-4000-8000-000000000000``, ``00000002-...``: valid UUID4s that
+    sort in creation order, on every side alike.
+
+    Random ids would order id-named things (job folders in an ``ls``, rows sorted by id)
+    differently on each side and from run to run, a difference no renaming can undo;
+    counting ids make the run deterministic and the sides comparable. Secrets stay random:
+    no reply shows one.
+    """
+
+    def __init__(self) -> None:
+        self._count = itertools.count(1)
+        self._random = RandomIds()
+
+    def job_id(self) -> str:
+        return str(uuid.UUID(int=next(self._count) << 96, version=4))
+
+    def secret(self) -> str:
+        return self._random.secret()
+
+
 # --- the served side ----------------------------------------------------------------------
 
 
@@ -113,7 +141,7 @@ class _ServedApp:
     def __init__(self, spool_dir: str) -> None:
         # The defaults FakeFlare builds its system with (duration 10 s, scheduler tick 1 s,
         # sites site-1 and site-2, the default users whose API key is their name).
-        self.system: MemorySystem = build_memory_system()
+        self.system: MemorySystem = build_memory_system(ids=CountingIds())
         self._spool_dir = spool_dir
         self._started: Future[tuple[asyncio.AbstractEventLoop, int]] = Future()
         self._stop: asyncio.Event | None = None
@@ -215,7 +243,7 @@ class Side:
 
 
 def _fake_side(planted: dict[tuple[str, str], bytes]) -> Side:
-    fake = FakeFlare()
+    fake = FakeFlare(ids=CountingIds())
     for (site, path), data in planted.items():
         fake.put_file(site, path, data)
     sessions = {user: fake.session(user) for user in USERS}
@@ -449,6 +477,23 @@ class FakeVersusServed(RuleBasedStateMachine):
 
         self._each(call)
 
+    @rule(
+        user=users,
+        job=job_refs,
+        at=st.sampled_from(("server", "site-1", "site-9", "")),
+        tail=st.sampled_from((None, 1, 0, -2)),
+        pattern=st.sampled_from((None, "round", "(")),
+    )
+    def get_job_logs(
+        self, user: str, job: int | str, at: str, tail: int | None, pattern: str | None
+    ) -> None:
+        ref = self._job(job)
+        self._each(
+            lambda s: s.sessions[user].get_job_logs(
+                s.job(ref), target=at, tail_lines=tail, grep_pattern=pattern
+            )
+        )
+
     # --- system ----------------------------------------------------------------------------
 
     @rule(user=users, kind=target_types, names=target_lists)
@@ -568,3 +613,13 @@ FakeVersusServed.TestCase.settings = settings(
 
 
 TestFakeVersusServed = FakeVersusServed.TestCase
+
+
+def test_a_differing_reply_fails_the_comparison() -> None:
+    # The machine is only as good as its comparison: a reply that differs by side must fail.
+    machine = FakeVersusServed()
+    try:
+        with pytest.raises(AssertionError, match="http differs from fake"):
+            machine._each(lambda side: side.name)
+    finally:
+        machine.teardown()
