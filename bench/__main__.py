@@ -32,8 +32,8 @@ from flare_adapters.memory.blobs import zip_view
 from flare_adapters.sqlite.db import Database
 from flare_adapters.sqlite.stores import SqliteJobStore
 from flare_core import GetJobMeta, ListJobs, Ok, Principal
-from flare_core._listing import select_jobs
-from flare_core._tokens import content_hash
+from flare_core.listing import select_jobs
+from flare_core.tokens import content_hash
 from flare_testing import FakeFlare, JobFolders
 
 

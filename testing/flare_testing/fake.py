@@ -38,13 +38,13 @@ from flare_adapters.memory.registry import register_memory_system
 from flare_adapters.memory.system import DEFAULT_USERS, MemorySystem, build_memory_system
 from flare_adapters.memory.transport import MemoryTransport
 from flare_adapters.session import AsyncSession, Session
-from flare_core._commands import CloneJob, Command, SubmitJob
-from flare_core._errors import InvalidArgumentError, NoConnection
-from flare_core._events import JobEvent
-from flare_core._principal import Grant, Principal
-from flare_core._replies import Ok, Reply
-from flare_core._service import AdminService
-from flare_core._studies import check_session_study
+from flare_core.commands import CloneJob, Command, SubmitJob
+from flare_core.errors import InvalidArgumentError, NoConnection
+from flare_core.events import JobEvent
+from flare_core.principal import Grant, Principal
+from flare_core.replies import Ok, Reply
+from flare_core.service import AdminService
+from flare_core.studies import check_session_study
 from flare_ports import IdSource
 from flare_testing.job_refs import JobName, JobRef, NextJob, SubmitToken
 
@@ -215,7 +215,7 @@ class FakeFlare:
 
     @property
     def url(self) -> str:
-        """``memory://<name>``: ``flare_core.connect(fake.url, user=...)`` reaches this system."""
+        """``memory://<name>``: ``flare_ports.connect(fake.url, user=...)`` reaches this system."""
         return f"memory://{self.name}"
 
     @property

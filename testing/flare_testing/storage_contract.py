@@ -9,7 +9,7 @@ names, returning a fresh, empty store (fsspec's abstract test classes work the s
         def job_store(self) -> JobStore:
             return MyJobStore(fresh_database())
 
-Each class covers one port of ``flare_core._service.ports``: ``JobStoreContract`` (fixture
+Each class covers one port of ``flare_core.service.ports``: ``JobStoreContract`` (fixture
 ``job_store``), ``TokenStoreContract`` (``token_store``), ``StudyStoreContract``
 (``study_store``), ``SiteStoreContract`` (``site_store``), ``SessionStoreContract``
 (``session_store``) and ``BlobStoreContract`` (``blob_store``). flare-core runs them over its
@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from flare_core._errors import InvalidJobDefinition
-from flare_core._principal import Principal
-from flare_core._service.ports import (
+from flare_core.errors import InvalidJobDefinition
+from flare_core.principal import Principal
+from flare_core.service.ports import (
     BlobStore,
     JobStore,
     SessionRecord,
@@ -36,8 +36,8 @@ from flare_core._service.ports import (
     StudyStore,
     TokenStore,
 )
-from flare_core._studies import Study, StudyRegistry
-from flare_core._tokens import TokenScope, new_record, tombstone
+from flare_core.studies import Study, StudyRegistry
+from flare_core.tokens import TokenScope, new_record, tombstone
 
 __all__ = [
     "BlobStoreContract",
@@ -122,6 +122,16 @@ class JobStoreContract:
             1,
             0,
         )
+
+    def test_count_by_status_spans_studies_and_follows_updates(self, job_store: JobStore) -> None:
+        assert job_store.count_by_status() == {}
+        job_store.add(_job("a", study="s1"))
+        job_store.add(_job("b", status="RUNNING"))
+        job_store.add(_job("c"))
+        assert job_store.count_by_status() == {"SUBMITTED": 2, "RUNNING": 1}
+        job_store.update("b", {"status": "FINISHED:COMPLETED"})
+        job_store.remove("c")
+        assert job_store.count_by_status() == {"SUBMITTED": 1, "FINISHED:COMPLETED": 1}
 
     def test_unfinished_oldest_first(self, job_store: JobStore) -> None:
         job_store.add(_job("late", 5.0, status="RUNNING"))
@@ -252,6 +262,14 @@ class SessionStoreContract:
         assert session_store.get("old") is None
         assert session_store.get("edge") is not None
         assert session_store.get("new") is not None
+
+    def test_count_seen_since_includes_the_edge(self, session_store: SessionStore) -> None:
+        assert session_store.count_seen_since(0.0) == 0
+        for session_id, seen in (("old", 1.0), ("edge", 5.0), ("new", 9.0)):
+            session_store.put(_session(session_id, seen))
+        assert [session_store.count_seen_since(t) for t in (0.0, 5.0, 9.5)] == [3, 2, 0]
+        session_store.remove("new")
+        assert session_store.count_seen_since(5.0) == 1
 
 
 def _chunks(*parts: bytes) -> Iterator[bytes]:

@@ -27,6 +27,7 @@ from flare_adapters.zipsafe import stream_zip
 from flare_core import (
     AuthenticationError,
     DownloadJobResult,
+    Gauges,
     GetJobMeta,
     InternalError,
     InvalidArgumentError,
@@ -38,9 +39,9 @@ from flare_core import (
     SubmitJob,
     SubmitTokenConflict,
 )
-from flare_core._flows import RetryPolicy
-from flare_core._service import hash_api_key
-from flare_ports import connect
+from flare_core.flows import RetryPolicy
+from flare_core.service import hash_api_key
+from flare_ports import ReportsGauges, connect
 from tests.nvflare import fake_nvflare as fake
 
 KIT = "/kits/admin@nvidia.com"
@@ -223,6 +224,16 @@ def test_unknown_job_is_job_not_found(session: Session) -> None:
 def test_login_needs_a_configured_user(backend: NVFlareBackend) -> None:
     with pytest.raises(AuthenticationError):
         backend.login("nobody@nvidia.com", None, "default")
+
+
+def test_gauges_count_open_gateway_sessions_and_no_jobs(backend: NVFlareBackend) -> None:
+    assert isinstance(backend, ReportsGauges)
+    assert backend.gauges() == Gauges(open_sessions=0)
+    first = backend.login("admin@nvidia.com", None, "default")
+    backend.login("admin@nvidia.com", None, "default")
+    assert backend.gauges() == Gauges(open_sessions=2, jobs_by_status=None)
+    backend.logout(first.token)
+    assert backend.gauges().open_sessions == 1
 
 
 def test_gateway_users_need_their_api_key(federation: fake.FakeFederation, tmp_path: Path) -> None:

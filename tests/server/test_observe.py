@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 import flare_adapters
-from tests.server.server_kit import hello_zip, hosted
+from tests.server.server_kit import Host, hello_zip, hosted
 
 
 def test_the_library_logs_nowhere_unless_the_application_says_so() -> None:
@@ -50,12 +51,54 @@ async def test_health_and_metrics_are_public_and_count_requests(tmp_path: Path) 
             assert response.status == 200
             assert response.content_type == "text/plain"
             text = await response.text()
-    samples = {
-        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line and not line.startswith("#")
-    }
+    samples = _samples(text)
     assert samples['flare_requests_total{command="login",status="201"}'] == 1.0
     assert samples['flare_requests_total{command="submit_job",status="200"}'] == 1.0
     assert samples['flare_request_duration_seconds_count{command="submit_job"}'] == 1.0
     assert samples["flare_open_websockets"] == 0.0
+
+
+def _samples(text: str) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+async def _scrape(host: Host) -> dict[str, float]:
+    async with host.http.get("/v1/metrics") as response:
+        return _samples(await response.text())
+
+
+def _jobs(samples: dict[str, float]) -> dict[str, float]:
+    prefix = 'flare_jobs{status="'
+    return {k[len(prefix) : -2]: v for k, v in samples.items() if k.startswith(prefix)}
+
+
+@pytest.mark.asyncio
+async def test_metrics_count_open_sessions_and_jobs_by_status_as_they_change(
+    tmp_path: Path,
+) -> None:
+    async with hosted(str(tmp_path), duration=10.0) as host:
+        admin = await host.api()
+        other = await host.api("lead@nvidia.com")
+        first = await admin.submit(hello_zip())
+        await admin.submit(hello_zip("second"))
+        samples = await _scrape(host)
+        assert samples["flare_open_sessions"] == 2.0
+        listed = Counter(row["status"] for row in await admin.ok("GET", "/v1/jobs"))
+        assert _jobs(samples) == {status: float(n) for status, n in listed.items()}
+
+        await other.ok("DELETE", "/v1/sessions/current")
+        await admin.ok("POST", f"/v1/jobs/{first}/abort")
+        host.system.clock.advance(60)
+        samples = await _scrape(host)
+        assert samples["flare_open_sessions"] == 1.0
+        listed = Counter(row["status"] for row in await admin.ok("GET", "/v1/jobs"))
+        assert "FINISHED:ABORTED" in listed
+        assert _jobs(samples) == {status: float(n) for status, n in listed.items()}
+
+        # Sessions that idled out are not open, though their records wait for a purge.
+        host.system.clock.advance(1801)  # the idle timeout is 1800 s
+        assert (await _scrape(host))["flare_open_sessions"] == 0.0

@@ -13,14 +13,14 @@ import pytest
 from flare_adapters.memory.clock import DEFAULT_EPOCH
 from flare_adapters.memory.ids import SeededIds
 from flare_adapters.session import AsyncSession, Session
-from flare_core import connect
-from flare_core._errors import (
+from flare_core.errors import (
     AuthenticationError,
     InvalidArgumentError,
     JobNotFound,
     NoConnection,
 )
-from flare_ports._session_spec import SessionSpec
+from flare_ports import connect
+from flare_ports.session_spec import SessionSpec
 from flare_testing.fake import DEFAULT_ADMIN, FakeFlare
 from flare_testing.job_folders import JobFolders
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
-from flare_core._lifecycle import is_terminal
-from flare_core._listing import normalize_study
-from flare_core._service.ports import SessionRecord
-from flare_core._studies import StudyRegistry
-from flare_core._tokens import TokenRecord, TokenScope
+from flare_core.lifecycle import is_terminal
+from flare_core.listing import normalize_study
+from flare_core.service.ports import SessionRecord
+from flare_core.studies import StudyRegistry
+from flare_core.tokens import TokenRecord, TokenScope
 
 __all__ = [
     "MemoryJobStore",
@@ -104,6 +105,11 @@ class MemoryJobStore:
         """How many jobs (any status) belong to ``study``."""
         with self._lock:
             return sum(1 for m in self._jobs.values() if normalize_study(m.get("study")) == study)
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many jobs are in each status, every study together."""
+        with self._lock:
+            return dict(Counter(str(meta.get("status", "")) for meta in self._jobs.values()))
 
     def unfinished(self) -> list[dict[str, Any]]:
         """Copies of the jobs that are not ``FINISHED:*``, oldest submit first."""
@@ -211,6 +217,11 @@ class MemorySessionStore:
         """Forget a session (no error when absent)."""
         with self._lock:
             self._sessions.pop(session_id, None)
+
+    def count_seen_since(self, seen_since: float) -> int:
+        """How many sessions were last seen at or after ``seen_since``."""
+        with self._lock:
+            return sum(1 for r in self._sessions.values() if r.last_seen >= seen_since)
 
     def purge(self, idle_before: float) -> int:
         """Forget the sessions last seen before ``idle_before``; the count."""

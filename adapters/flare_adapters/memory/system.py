@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.blobs import MemoryBlobStore
 from flare_adapters.memory.clock import VirtualClock
-from flare_adapters.memory.files import MemoryWorkspaces
 from flare_adapters.memory.ids import RandomIds, SeededIds
 from flare_adapters.memory.stores import (
     MemoryJobStore,
@@ -21,10 +20,10 @@ from flare_adapters.memory.stores import (
     MemoryStudyStore,
     MemoryTokenStore,
 )
+from flare_adapters.memory.workspaces import MemoryWorkspaces
 from flare_adapters.zipsafe import ZipPacker
-from flare_core._policy import DEFAULT_POLICY, Policy
-from flare_core._service import AdminService, ServiceConfig, ServicePorts, UserConfig
-from flare_core._service._credentials import hash_api_key
+from flare_core.policy import DEFAULT_POLICY, Policy
+from flare_core.service import AdminService, ServiceConfig, ServicePorts, UserConfig, hash_api_key
 from flare_ports import IdSource
 
 __all__ = [

@@ -23,13 +23,14 @@ from flare_adapters.nvflare.kits import KitUser, kit_identity
 from flare_adapters.nvflare.pool import Pool, SessionOpener, Slot, monotonic, open_nvflare_session
 from flare_adapters.nvflare.transfers import TransferArea
 from flare_adapters.nvflare.watcher import JobWatcher
-from flare_core._commands import Command, Logout, SubmitJob
-from flare_core._errors import AuthenticationError, InvalidArgumentError, SessionExpired
-from flare_core._events import JobEvent
-from flare_core._principal import Grant, Principal
-from flare_core._replies import Ok, Problem, Reply
-from flare_core._service._credentials import BAD_CREDENTIALS, require_api_key, verify_api_key
-from flare_core._studies import check_session_study
+from flare_core import Gauges
+from flare_core.commands import Command, Logout, SubmitJob
+from flare_core.errors import AuthenticationError, InvalidArgumentError, SessionExpired
+from flare_core.events import JobEvent
+from flare_core.principal import Grant, Principal
+from flare_core.replies import Ok, Problem, Reply
+from flare_core.service import BAD_CREDENTIALS, require_api_key, verify_api_key
+from flare_core.studies import check_session_study
 
 __all__ = ["NVFlareBackend", "NVFlareConfig"]
 
@@ -164,6 +165,15 @@ class NVFlareBackend:
                 raise SessionExpired(_EXPIRED)
             entry.last_seen = now
             return entry.principal
+
+    def gauges(self) -> Gauges:
+        """The gateway's sessions that have not idled out; no job counts (counting them would
+        list every study of the federation on each scrape)."""
+        active_since = monotonic() - self.config.idle_timeout
+        with self._lock:
+            return Gauges(
+                open_sessions=sum(1 for s in self._sessions.values() if s.last_seen >= active_since)
+            )
 
     def logout(self, token: str) -> None:
         """End the session a token names (idempotent)."""

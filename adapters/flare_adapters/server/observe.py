@@ -9,13 +9,16 @@ no token, no key, no body.
 
 ``GET /v1/health`` answers ``{"status": "ok"}`` while the app serves, and ``GET /v1/metrics``
 the Prometheus text exposition (prometheus-client) of the app's own registry:
-``flare_requests_total{command,status}``, ``flare_request_duration_seconds{command}`` and
-``flare_open_websockets``. Both are public, as scrapers and load balancers carry no bearer
-token; they reveal counts, never content.
+``flare_requests_total{command,status}``, ``flare_request_duration_seconds{command}``,
+``flare_open_websockets`` and, from a backend that reports them (``flare_ports.ReportsGauges``),
+``flare_open_sessions`` and ``flare_jobs{status}``, counted at scrape time in the app's
+executor (the stores' own reads, never the service lock). Both routes are public, as
+scrapers and load balancers carry no bearer token; they reveal counts, never content.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +28,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-from flare_adapters.server.context import WEBSOCKETS, caller_of
+from flare_adapters.server.context import BACKEND, EXECUTOR, WEBSOCKETS, caller_of
+from flare_core import Gauges
+from flare_ports import ReportsGauges
 
 __all__ = [
     "HEALTH_PATH",
@@ -69,6 +74,21 @@ class Metrics:
             "flare_open_websockets", "WebSocket connections open now.", registry=self.registry
         )
         websockets.set_function(lambda: float(open_websockets()))
+        self.sessions = Gauge(
+            "flare_open_sessions",
+            "Admin sessions that have not idled out or logged out.",
+            registry=self.registry,
+        )
+        self.jobs = Gauge(
+            "flare_jobs", "Jobs in each status, every study.", ("status",), registry=self.registry
+        )
+
+    def show(self, gauges: Gauges) -> None:
+        """Set the backend's gauges from one reading (a status no job has left is dropped)."""
+        self.sessions.set(gauges.open_sessions)
+        self.jobs.clear()
+        for status, count in sorted((gauges.jobs_by_status or {}).items()):
+            self.jobs.labels(status).set(count)
 
 
 METRICS: Final = web.AppKey("metrics", Metrics)
@@ -122,7 +142,12 @@ async def health_handler(request: web.Request) -> web.StreamResponse:
 
 async def metrics_handler(request: web.Request) -> web.StreamResponse:
     """``GET /v1/metrics``: the Prometheus text exposition of the app's registry."""
-    body = generate_latest(request.app[METRICS].registry)
+    metrics = request.app[METRICS]
+    backend = request.app[BACKEND]
+    if isinstance(backend, ReportsGauges):
+        loop = asyncio.get_running_loop()
+        metrics.show(await loop.run_in_executor(request.app[EXECUTOR], backend.gauges))
+    body = generate_latest(metrics.registry)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response

@@ -22,7 +22,7 @@ from importlib import metadata
 import msgspec
 from aiohttp import web
 
-from flare_adapters.disk_files import DiskWorkspaces
+from flare_adapters.disk_workspaces import DiskWorkspaces
 from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.ids import RandomIds
 from flare_adapters.server.app import build_app
@@ -34,6 +34,7 @@ from flare_adapters.server.config import (
     WorkspacePaths,
     load_config,
 )
+from flare_adapters.server.offload import ProcessOffload
 from flare_adapters.server.tls import server_ssl_context
 from flare_adapters.server.unparsed import ProblemAppRunner
 from flare_adapters.sqlite.blobs import BlobDirectory
@@ -47,11 +48,11 @@ from flare_adapters.sqlite.stores import (
     SqliteTokenStore,
 )
 from flare_adapters.zipsafe import ZipPacker
-from flare_core._errors import InvalidArgumentError
-from flare_core._lifecycle import is_terminal
-from flare_core._service import AdminService, ServicePorts
-from flare_core._service.ports import Engine
-from flare_ports._backend import Backend
+from flare_core.errors import InvalidArgumentError
+from flare_core.lifecycle import is_terminal
+from flare_core.service import AdminService, ServicePorts
+from flare_core.service.ports import Engine
+from flare_ports.backend import Backend
 
 __all__ = [
     "RunningServer",
@@ -101,6 +102,7 @@ class ServerRuntime:
         self.config = config
         os.makedirs(self.paths.state, exist_ok=True)
         self.clock = LoopClock(loop)
+        self.offload = ProcessOffload()  # its worker starts on the first shell command
         try:
             self.db = Database(self.paths.database)
         except BaseException:
@@ -133,9 +135,8 @@ class ServerRuntime:
                 engine=self.engine,
                 workspaces=self.workspaces,
                 lock=threading.RLock(),
-                # One CPU-heavy shell command at a time: a second would take the GIL from
-                # the event loop too and cost every other user latency (issue 10).
-                slow_work=threading.Lock(),
+                # Shell file work in a worker process, off the event loop's GIL (issue 10).
+                offload=self.offload,
                 timers=self.clock,
             )
             service_config = config.service_config(package_version())
@@ -216,8 +217,10 @@ class ServerRuntime:
         return live
 
     def close(self) -> None:
-        """Stop the engine's jobs, the timers (waiting for a running one) and the database."""
+        """Stop the engine's jobs, the offload worker, the timers (waiting for a running one)
+        and the database."""
         self._close_engine()
+        self.offload.close()
         self.clock.close()
         self.db.close()
 

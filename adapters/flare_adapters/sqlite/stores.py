@@ -20,11 +20,11 @@ from typing import Any, Final
 import msgspec
 
 from flare_adapters.sqlite.db import Database
-from flare_core._lifecycle import is_terminal
-from flare_core._listing import normalize_study
-from flare_core._service.ports import SessionRecord
-from flare_core._studies import StudyRegistry
-from flare_core._tokens import TokenRecord, TokenScope
+from flare_core.lifecycle import is_terminal
+from flare_core.listing import normalize_study
+from flare_core.service.ports import SessionRecord
+from flare_core.studies import StudyRegistry
+from flare_core.tokens import TokenRecord, TokenScope
 
 __all__ = [
     "SqliteJobStore",
@@ -156,6 +156,17 @@ class SqliteJobStore:
         with self._db.reading() as conn:
             row = conn.execute("SELECT COUNT(*) FROM jobs WHERE study = ?", (study,)).fetchone()
         return int(row[0])
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many jobs are in each status, every study together (one scan in
+        SQLite itself: the status lives in the JSON meta, which ``json_extract`` reads without
+        a decode in Python)."""
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT COALESCE(json_extract(CAST(meta AS TEXT), '$.status'), ''), COUNT(*)"
+                " FROM jobs GROUP BY 1"
+            ).fetchall()
+        return {str(status): int(count) for status, count in rows}
 
     def unfinished(self) -> list[dict[str, Any]]:
         """Copies of the jobs that are not ``FINISHED:*``, oldest submit first."""
@@ -308,6 +319,12 @@ class SqliteSessionStore:
             self._persisted.pop(session_id, None)
             with self._db.transaction() as tx:
                 tx.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+
+    def count_seen_since(self, seen_since: float) -> int:
+        """How many sessions were last seen at or after ``seen_since`` (from the cache, which
+        holds every session the table holds)."""
+        with self._lock:
+            return sum(1 for r in self._cache.values() if r.last_seen >= seen_since)
 
     def purge(self, idle_before: float) -> int:
         """Forget the sessions last seen before ``idle_before``; the count."""
