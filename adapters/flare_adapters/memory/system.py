@@ -24,6 +24,7 @@ from flare_adapters.memory.workspaces import MemoryWorkspaces
 from flare_adapters.zipsafe import ZipPacker
 from flare_core.policy import DEFAULT_POLICY, Policy
 from flare_core.service import AdminService, ServiceConfig, ServicePorts, UserConfig, hash_api_key
+from flare_ports import IdSource
 
 __all__ = [
     "DEFAULT_SITES",
@@ -97,6 +98,7 @@ def build_memory_system(
     version: str = "0.1.0",
     seed: int | None = None,
     max_running_jobs: int | None = None,
+    ids: IdSource | None = None,
 ) -> MemorySystem:
     """Build and start an in-memory FL system.
 
@@ -114,12 +116,15 @@ def build_memory_system(
         version: the version the server (and sites) report.
         seed: when given, job ids and secrets come from a seeded sequence (reproducible).
         max_running_jobs: how many jobs may be dispatched or running at once (None: any).
+        ids: the job-id and secret source itself (wins over ``seed``), e.g. ids that sort in
+            creation order, so that two systems list id-named things alike.
 
     Returns:
         The wired system.
     """
     clock = clock or VirtualClock()
-    ids = RandomIds() if seed is None else SeededIds(seed)
+    if ids is None:
+        ids = RandomIds() if seed is None else SeededIds(seed)
     accounts = [
         UserConfig(
             name=name,
