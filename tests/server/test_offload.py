@@ -94,7 +94,7 @@ def test_the_worker_leaves_when_the_server_process_is_killed() -> None:
     deadline = time.monotonic() + 15.0
     while _alive(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(worker)
+    assert not _alive(worker), _describe(worker)
 
 
 def test_the_served_system_runs_shell_commands_in_the_worker() -> None:
@@ -107,6 +107,16 @@ def test_the_served_system_runs_shell_commands_in_the_worker() -> None:
             assert session.cat_target("server", file="missing.txt").startswith("cat: ")
             session.list_jobs()  # not shell work: stays in the server process
         assert offload.worker_calls == 1
+
+
+def _describe(pid: int) -> str:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError as exc:
+        return f"pid {pid}: {exc}"
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return f"pid {pid} state {fields['State'].strip()} ppid {fields['PPid'].strip()}: {command!r}"
 
 
 def _alive(pid: int) -> bool:

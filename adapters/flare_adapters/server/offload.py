@@ -128,8 +128,10 @@ def _watch_server(server: int) -> None:
     leave the worker's pipes open (the fork server and the worker hold each other's), and an
     orphan must not outlive its server; a killed server not yet reaped counts as gone."""
 
+    parent = os.getppid()  # the fork server, which also leaves with the server
+
     def watch() -> None:
-        while _running(server):
+        while _running(server) and os.getppid() == parent:
             threading.Event().wait(_SERVER_POLL)
         os._exit(0)
 
