@@ -7,7 +7,12 @@ it from a ``ServiceConfig`` and ``ServicePorts`` (see ``flare_core._service.port
 from flare_core._service._admin import AdminService
 from flare_core._service._config import DEFAULT_MAX_LOG_BYTES, ServiceConfig, UserConfig
 from flare_core._service._core import SiteInfo
-from flare_core._service._credentials import DEFAULT_SCRYPT_N, hash_api_key, verify_api_key
+from flare_core._service._credentials import (
+    DEFAULT_SCRYPT_N,
+    hash_api_key,
+    hash_generated_key,
+    verify_api_key,
+)
 from flare_core._service.ports import InlineOffload, NullLock, ServicePorts
 
 __all__ = [
@@ -21,5 +26,6 @@ __all__ = [
     "SiteInfo",
     "UserConfig",
     "hash_api_key",
+    "hash_generated_key",
     "verify_api_key",
 ]
