@@ -15,6 +15,8 @@ interval 2 s, both).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -43,7 +45,9 @@ def _nv_session(poc: Any) -> Any:
     from nvflare.fuel.flare_api.flare_api import new_secure_session
 
     user = poc.users[0]
-    return new_secure_session(user, str(poc.admin_kit(user)), timeout=30.0)
+    # NVFlare prints "Connecting to FLARE ..." on every login: not part of the table.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return new_secure_session(user, str(poc.admin_kit(user)), timeout=30.0)
 
 
 def _vs(name: str, mine: float, theirs: float, goal: float, p99: float | None = None) -> Figure:
