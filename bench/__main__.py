@@ -10,6 +10,7 @@ any goal is missed. See docs/performance.md for what each figure measures.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from bench import nvflare_side, plan
@@ -66,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         report.skip("NVFlare comparison (nvflare not installed, or --no-nvflare)")
     print(report.table())
     report.write(args.json)
-    print(f"JSON: {args.json}")
+    markdown = os.path.splitext(args.json)[0] + ".md"
+    with open(markdown, "w", encoding="utf-8") as out:
+        out.write(report.markdown() + "\n")
+    print(f"JSON: {args.json}, Markdown: {markdown}")
     return 1 if report.missed else 0
 
 

@@ -143,6 +143,22 @@ class Report:
         lines.append(f"goals: {len(judged) - len(self.missed)}/{len(judged)} met")
         return "\n".join(lines)
 
+    def markdown(self) -> str:
+        """The table as Markdown (docs/performance.md is pasted from it)."""
+        lines = [
+            "| group | figure | median | p99 | unit | baseline | base median | ratio | goal | |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for f in self.figures:
+            verdict = {True: "ok", False: "**missed**", None: ""}[f.passed]
+            ratio = "-" if f.ratio is None else f"{f.ratio:.2f}x"
+            goal = "-" if f.goal is None else f.goal.text
+            lines.append(
+                f"| {f.group} | {f.name} | {_num(f.value)} | {_num(f.p99)} | {f.unit} "
+                f"| {f.baseline or '-'} | {_num(f.baseline_value)} | {ratio} | {goal} | {verdict} |"
+            )
+        return "\n".join(lines)
+
     def as_json(self) -> dict[str, Any]:
         figures = []
         for f in self.figures:

@@ -37,10 +37,12 @@ def test_every_figure_reaches_the_table_and_the_json(
     assert code in (0, 1)  # 1: a goal missed, which tiny sizes say nothing about
     table = capsys.readouterr().out
     figures = json.loads(path.read_text())["figures"]
+    markdown = (tmp_path / "results.md").read_text()
     counts: dict[str, int] = {}
     for figure in figures:
         counts[figure["group"]] = counts.get(figure["group"], 0) + 1
         assert figure["name"] in table
+        assert f"| {figure['name']} |" in markdown
         if figure["name"].endswith("memory per session"):
             continue  # reported only: the issue sets no bound
         assert figure["baseline"], figure["name"]
