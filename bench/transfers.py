@@ -39,6 +39,8 @@ class _Rss:
         self.exact = True
 
     def __enter__(self) -> _Rss:
+        # Without a reset (clear_refs refused) the peak is the process's lifetime peak: the
+        # growth is then over-stated, never under-stated. ``exact`` says which it was.
         for pid in self.pids.values():
             self.exact = reset_peak_rss(pid) and self.exact
         self.before = {name: rss_kib(pid) for name, pid in self.pids.items()}
@@ -67,6 +69,7 @@ def measure_transfers(bench: Bench) -> list[Figure]:
     }
     times: dict[str, list[float]] = {}
     growth: dict[str, dict[str, float]] = {}
+    exact: list[bool] = []
 
     def run(label: str, watched: dict[str, int], call: Callable[[], object]) -> object:
         with _Rss(watched) as rss:
@@ -74,6 +77,7 @@ def measure_transfers(bench: Bench) -> list[Figure]:
             value = call()
             elapsed = time.perf_counter() - start
         times.setdefault(label, []).append(elapsed)
+        exact.append(rss.exact)
         for side, mib in rss.growth.items():
             growth.setdefault(label, {})[side] = max(growth.get(label, {}).get(side, 0.0), mib)
         return value
@@ -130,6 +134,7 @@ def measure_transfers(bench: Bench) -> list[Figure]:
                         baseline=f"raw {side}",
                         baseline_value=growth[f"{direction} raw"][side],
                         goal=under(_RSS_LIMIT_MIB, f"<= {_RSS_LIMIT_MIB:g} MiB"),
+                        extra={"peak_reset": all(exact)},
                     )
                 )
     return figures
