@@ -7,7 +7,7 @@ NVFLARE_STAMP := $(VENV)/.nvflare-installed
 DOCS_STAMP := $(VENV)/.docs-installed
 PACKAGES := flare_core ports/flare_ports adapters/flare_adapters testing/flare_testing
 
-.PHONY: test test-nvflare lint format-check typecheck pytest docs demo bench soak soak-quick soak-schemathesis install clean
+.PHONY: test test-nvflare lint format-check typecheck generated pytest gen docs demo bench soak soak-quick soak-schemathesis install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,7 +34,15 @@ format-check: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy $(PACKAGES) tests tests_nvflare bench
+	$(BIN)/mypy $(PACKAGES) tests tests_nvflare bench scripts
+
+# The async session interface and driver are generated from the sync ones: fail when stale.
+generated: $(STAMP)
+	$(BIN)/python scripts/gen_async.py --check
+
+# Regenerate them after editing SessionSpec or Session.
+gen: $(STAMP)
+	$(BIN)/python scripts/gen_async.py
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q -n auto
@@ -44,24 +52,30 @@ docs: $(DOCS_STAMP)
 	$(BIN)/python docs/gen_coverage.py
 	$(BIN)/mkdocs build --strict -q
 
-test: lint format-check typecheck pytest docs
+test: lint format-check typecheck generated pytest docs
 
-# Certification on a real two-site NVFlare POC (loopback, temporary workspace, always stopped):
-# the contract suite over NVFlare's own Session, nvflare:// sessions and the gateway; beside it,
-# in a second pytest process (the POC run mostly waits on NVFlare's latencies), the embedded
-# server's nvflare engine on the real simulator (tests_nvflare/engine).
+# Certification on real two-site NVFlare POCs (loopback, temporary workspaces, always stopped),
+# in three pytest processes side by side, as each mostly waits on NVFlare's latencies:
+# - the contract suite over NVFlare's own Session and over nvflare:// sessions, on one POC;
+# - the gateway (`flare-core serve --backend nvflare`, HTTP and WebSocket), on a POC of its own;
+# - the embedded server's nvflare engine on the real simulator (tests_nvflare/engine).
+# Each POC process runs its walkthrough first, while its POC is fresh (docs/nvflare.md), and
+# the two selections are complementary by construction (-k TestGateway / not TestGateway).
 # NVFlare's admin client uses an aiohttp argument aiohttp deprecates: not ours to turn into errors.
 NVFLARE_PYTEST := $(BIN)/pytest -q -rfE --durations=10 \
 	-W "ignore:ssl_context is deprecated:DeprecationWarning"
+POC_TESTS := tests_nvflare --ignore=tests_nvflare/engine
 ENGINE_LOG := $(VENV)/test-nvflare-engine.log
+GATEWAY_LOG := $(VENV)/test-nvflare-gateway.log
 
 test-nvflare: $(NVFLARE_STAMP)
 	$(NVFLARE_PYTEST) tests_nvflare/engine > $(ENGINE_LOG) 2>&1 & engine=$$!; \
-	$(NVFLARE_PYTEST) -n 2 --dist loadscope tests_nvflare --ignore=tests_nvflare/engine; poc=$$?; \
-	wait $$engine; engine_rc=$$?; \
-	echo "=== tests_nvflare/engine (run beside the POC certification) ==="; \
-	cat $(ENGINE_LOG); \
-	test $$poc -eq 0 && test $$engine_rc -eq 0
+	$(NVFLARE_PYTEST) $(POC_TESTS) -k TestGateway > $(GATEWAY_LOG) 2>&1 & gateway=$$!; \
+	$(NVFLARE_PYTEST) $(POC_TESTS) -k "not TestGateway"; direct=$$?; \
+	wait $$gateway; gateway_rc=$$?; wait $$engine; engine_rc=$$?; \
+	echo "=== the gateway on its own POC (run beside) ==="; cat $(GATEWAY_LOG); \
+	echo "=== tests_nvflare/engine (run beside) ==="; cat $(ENGINE_LOG); \
+	test $$direct -eq 0 && test $$gateway_rc -eq 0 && test $$engine_rc -eq 0
 
 demo: $(NVFLARE_STAMP)
 	$(BIN)/flare-core demo

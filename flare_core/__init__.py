@@ -5,51 +5,9 @@ server-side ``AdminService``. No sockets, event loops, threads, clocks or files:
 through ports (``flare_ports``) implemented by adapters (``flare_adapters``).
 """
 
-from flare_core._commands import (
-    COMMAND_TYPES,
-    AbortJob,
-    AddStudySite,
-    AddStudyUser,
-    CheckStatus,
-    CloneJob,
-    Command,
-    ConfigureJobLog,
-    ConfigureSiteLog,
-    DeleteJob,
-    DisableClient,
-    DownloadJobComponents,
-    DownloadJobResult,
-    EnableClient,
-    GetJobLogs,
-    GetJobMeta,
-    ListJobComponents,
-    ListJobs,
-    ListStudies,
-    Logout,
-    RegisterStudy,
-    RemoveClient,
-    RemoveStudy,
-    RemoveStudySite,
-    RemoveStudyUser,
-    ReportResources,
-    ReportVersion,
-    ResetErrors,
-    Restart,
-    ShellCommand,
-    ShowErrors,
-    ShowStats,
-    ShowStudy,
-    Shutdown,
-    SubmitJob,
-)
-from flare_core._connect import (
-    connect,
-    connect_async,
-    register_transport,
-    registered_schemes,
-    unregister_transport,
-)
-from flare_core._errors import (
+from flare_core import commands
+from flare_core.commands import *  # noqa: F403
+from flare_core.errors import (
     AuthenticationError,
     AuthorizationError,
     ClientsStillRunning,
@@ -70,11 +28,11 @@ from flare_core._errors import (
     SubmitTokenConflict,
     SubmitTokenJobDeleted,
 )
-from flare_core._events import JobEvent
-from flare_core._flows import RetryPolicy
-from flare_core._flows._watch import JobChange
-from flare_core._gauges import Gauges
-from flare_core._info import (
+from flare_core.events import JobEvent
+from flare_core.flows import RetryPolicy
+from flare_core.flows.watch import JobChange
+from flare_core.gauges import Gauges
+from flare_core.info import (
     ClientInfo,
     JobInfo,
     MonitorReturnCode,
@@ -82,36 +40,25 @@ from flare_core._info import (
     SystemInfo,
     TargetType,
 )
-from flare_core._lifecycle import JobStatus
-from flare_core._principal import Grant, Principal
-from flare_core._replies import PROBLEM_CODES, Ok, Problem, Reply
-from flare_core._service import AdminService, ServiceConfig, ServicePorts, UserConfig
+from flare_core.lifecycle import JobStatus
+from flare_core.principal import Grant, Principal
+from flare_core.replies import PROBLEM_CODES, Ok, Problem, Reply
+from flare_core.service import AdminService, ServiceConfig, ServicePorts, UserConfig
+from flare_core.transports import (
+    register_transport,
+    registered_schemes,
+    unregister_transport,
+)
 
 __all__ = [
-    "COMMAND_TYPES",
     "PROBLEM_CODES",
-    "AbortJob",
-    "AddStudySite",
-    "AddStudyUser",
     "AdminService",
     "AuthenticationError",
     "AuthorizationError",
-    "CheckStatus",
     "ClientInfo",
     "ClientsStillRunning",
-    "CloneJob",
-    "Command",
     "CommandError",
-    "ConfigureJobLog",
-    "ConfigureSiteLog",
-    "DeleteJob",
-    "DisableClient",
-    "DownloadJobComponents",
-    "DownloadJobResult",
-    "EnableClient",
     "Gauges",
-    "GetJobLogs",
-    "GetJobMeta",
     "Grant",
     "InternalError",
     "InvalidArgumentError",
@@ -125,10 +72,6 @@ __all__ = [
     "JobNotRunning",
     "JobStatus",
     "JobTimeout",
-    "ListJobComponents",
-    "ListJobs",
-    "ListStudies",
-    "Logout",
     "MonitorReturnCode",
     "NoClientsAvailable",
     "NoConnection",
@@ -136,36 +79,21 @@ __all__ = [
     "Ok",
     "Principal",
     "Problem",
-    "RegisterStudy",
-    "RemoveClient",
-    "RemoveStudy",
-    "RemoveStudySite",
-    "RemoveStudyUser",
     "Reply",
-    "ReportResources",
-    "ReportVersion",
-    "ResetErrors",
-    "Restart",
     "RetryPolicy",
     "ServerInfo",
     "ServiceConfig",
     "ServicePorts",
     "SessionClosed",
     "SessionExpired",
-    "ShellCommand",
-    "ShowErrors",
-    "ShowStats",
-    "ShowStudy",
-    "Shutdown",
-    "SubmitJob",
     "SubmitTokenConflict",
     "SubmitTokenJobDeleted",
     "SystemInfo",
     "TargetType",
     "UserConfig",
-    "connect",
-    "connect_async",
     "register_transport",
     "registered_schemes",
     "unregister_transport",
 ]
+# The commands are listed once, in ``commands.__all__``.
+__all__ += commands.__all__

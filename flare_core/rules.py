@@ -4,9 +4,9 @@ Everything here is pure: values in, decisions out. The session flows and ``Admin
 these same functions; this module only gathers the ones worth calling directly.
 """
 
-from flare_core._archive import ArchiveView, is_safe_member
-from flare_core._jobdef import JobDefinition, check_enrollment, validate_job_definition
-from flare_core._lifecycle import (
+from flare_core.archive import ArchiveView, is_safe_member
+from flare_core.jobdef import JobDefinition, check_enrollment, validate_job_definition
+from flare_core.lifecycle import (
     TRANSITIONS,
     JobOp,
     Trigger,
@@ -16,10 +16,10 @@ from flare_core._lifecycle import (
     state_diagram,
     transition,
 )
-from flare_core._listing import build_list_jobs, select_jobs
-from flare_core._policy import DEFAULT_POLICY, Policy, Submitter, check_right, parse_policy
-from flare_core._studies import Study, StudyRegistry, parse_registry
-from flare_core._tokens import (
+from flare_core.listing import build_list_jobs, select_jobs
+from flare_core.policy import DEFAULT_POLICY, Policy, Submitter, check_right, parse_policy
+from flare_core.studies import Study, StudyRegistry, parse_registry
+from flare_core.tokens import (
     Conflict,
     Create,
     Decision,

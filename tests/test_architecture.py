@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,3 +139,60 @@ def test_scanner_catches_a_violation(tmp_path: Path) -> None:
     assert {root for _, root in _imported_roots(tree)} == {"socket", "time"}
     assert any(isinstance(n, ast.Call) for n in ast.walk(tree))
     assert len(list(_modules("flare_core"))) > 5
+
+
+def _imported_modules(tree: ast.Module) -> Iterator[tuple[int, str]]:
+    """Every module path an import names, ``from x import y`` giving ``x.y`` too (``y`` may be a
+    submodule)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module
+            for alias in node.names:
+                yield node.lineno, f"{node.module}.{alias.name}"
+
+
+def _private_step(dotted: str) -> str | None:
+    """The first ``_``-prefixed component of a dotted path (dunders excepted), or None."""
+    for part in dotted.split(".")[1:]:
+        if part.startswith("_") and not part.startswith("__"):
+            return part
+    return None
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_other_packages_are_reached_through_public_modules_only(package: str) -> None:
+    # A package uses another one as a third party would: through its un-prefixed modules.
+    # Importing a ``_private`` module of another package is the shortcut this forbids; inside
+    # one package, private modules are how it is organised.
+    violations = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path, tree in _modules(package)
+        for line, module in _imported_modules(tree)
+        if module.split(".")[0] in PACKAGES
+        and module.split(".")[0] != package
+        and _private_step(module) is not None
+    ]
+    assert violations == []
+
+
+def test_the_boundary_scanner_sees_private_steps() -> None:
+    tree = ast.parse("from flare_core.service._core import X\nfrom flare_core import _errors\n")
+    found = [m for _, m in _imported_modules(tree) if _private_step(m)]
+    assert found == ["flare_core.service._core", "flare_core.service._core.X", "flare_core._errors"]
+    assert _private_step("flare_core.service.ports") is None
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_public_classes_report_a_public_module(package: str) -> None:
+    module = importlib.import_module(package)
+    violations = [
+        f"{package}.{name} reports {value.__module__}"
+        for name in module.__all__
+        if isinstance(value := getattr(module, name), type)
+        and value.__module__.split(".")[0] in PACKAGES
+        and _private_step(value.__module__) is not None
+    ]
+    assert violations == []

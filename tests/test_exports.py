@@ -37,5 +37,5 @@ def test_errors_import_from_both_core_and_ports_level() -> None:
     from flare_ports import SessionSpec
 
     assert JobNotFound is PortsJobNotFound
-    assert JobNotFound.__module__ == "flare_core._errors"
-    assert SessionSpec.__module__ == "flare_ports._session_spec"
+    assert JobNotFound.__module__ == "flare_core.errors"
+    assert SessionSpec.__module__ == "flare_ports.session_spec"

@@ -24,8 +24,8 @@ from flare_adapters.http.client import http_transport
 from flare_adapters.nvflare.connect import nvflare_transport
 from flare_adapters.nvflare.errors import same_name
 from flare_adapters.ws.client import ws_transport
-from flare_core._flows import RetryPolicy
-from flare_ports._session_spec import AsyncSessionSpec, SessionSpec
+from flare_core.flows import RetryPolicy
+from flare_ports.session_spec import AsyncSessionSpec, SessionSpec
 from flare_testing import contract
 from flare_testing.contract import capabilities as cap
 from flare_testing.contract.base import AsyncSessionFactory, SessionFactory, Users

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from flare_core import InternalError, InvalidTarget, JobNotRunning, MonitorReturnCode
-from flare_ports._session_spec import SessionSpec
+from flare_ports.session_spec import SessionSpec
 from flare_testing.contract import capabilities as cap
 from flare_testing.contract.base import ContractBase, OpenSession, Token, Users
 from flare_testing.job_folders import JobFolders

@@ -6,7 +6,7 @@ extra first):
 1. create a server workspace in a temporary directory (an admin user with a fresh API key,
    two sites) and start the embedded server on an ephemeral loopback port; it says which
    engine runs the jobs (``nvflare``: each job runs for real on NVIDIA FLARE's simulator);
-2. over ``http://`` and then over ``ws://``, through ``flare_core.connect``:
+2. over ``http://`` and then over ``ws://``, through ``flare_ports.connect``:
    * submit the shipped example job ``hello-numpy-sag`` (numpy FedAvg, 2 sites, 3 rounds)
      with a submit token, and follow it live: each status change and each round, with how
      long that round took (the server's job events wake the monitor: pushed over WebSocket,
@@ -34,16 +34,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any, Final, TextIO
 
-from flare_adapters._loop_thread import LoopThread
-from flare_adapters._network import TransferProgress
 from flare_adapters.examples import copy_example
 from flare_adapters.http.client import http_transport
+from flare_adapters.loop_thread import LoopThread
+from flare_adapters.network import TransferProgress
 from flare_adapters.server.config import EngineKind, init_workspace
 from flare_adapters.server.runtime import RunningServer, run_server
 from flare_adapters.ws.client import ws_transport
-from flare_core._connect import connect, register_transport
-from flare_core._errors import InternalError
-from flare_ports._session_spec import SessionSpec
+from flare_core import register_transport
+from flare_core.errors import InternalError
+from flare_ports import connect
+from flare_ports.session_spec import SessionSpec
 
 __all__ = ["configure", "main", "run", "run_demo", "write_example_job", "write_failing_job"]
 

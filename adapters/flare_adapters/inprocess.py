@@ -1,10 +1,11 @@
 """Calling a ``Backend`` in this process: the exchange every in-process transport shares, and
 ``LocalTransport``, which runs on the real clock.
 
-``exchange`` is one command's trip through the ``Backend`` port as the server would make it:
-authenticate the session's token, handle the command, and for a download stream the prepared
-archive into the sink. The memory transport (virtual time) and ``LocalTransport`` (real time,
-for backends that front a real system such as NVFlare) both use it.
+``exchange`` is one command's trip through the ``Backend`` port as the server makes it
+(``flare_adapters.serving.serve_command``: authenticate the session's token, handle the
+command, open a prepared download), then streams a download's archive into the sink. The
+memory transport (virtual time) and ``LocalTransport`` (real time, for backends that front a
+real system such as NVFlare) both use it.
 
 ``LocalTransport`` waits on a condition variable that the backend's job events notify, so a
 waiting session wakes as soon as its job changes. Its async methods run the blocking backend
@@ -20,19 +21,20 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, Iterable, Iterator
 from typing import Any
 
-from flare_core._commands import Command, Logout
-from flare_core._errors import (
+from flare_adapters.serving import serve_command
+from flare_core.commands import Command
+from flare_core.errors import (
     AuthenticationError,
     InternalError,
     JobNotFound,
     NoConnection,
     SessionExpired,
 )
-from flare_core._events import JobEvent
-from flare_core._replies import Ok, Problem, Reply
-from flare_core._steps import ANY_JOB
-from flare_ports._backend import Backend
-from flare_ports._transport import ChunkSink
+from flare_core.events import JobEvent
+from flare_core.replies import Problem, Reply
+from flare_core.steps import ANY_JOB
+from flare_ports.backend import Backend
+from flare_ports.transport import ChunkSink
 
 __all__ = ["SESSION_OPTIONS", "InProcessCalls", "LocalTransport", "exchange", "session_options"]
 
@@ -61,31 +63,28 @@ def exchange(
     upload: Iterable[bytes] | None,
     sink: ChunkSink | None,
 ) -> Reply:
-    """Run ``command`` for the session ``token`` names, as a server would.
+    """Run ``command`` for the session ``token`` names, as the server does (``serve_command``).
 
     Returns:
         The backend's reply; a download's archive has gone into ``sink`` when it is ``Ok``.
+        Authentication failures and an archive that cannot be opened come back as problems.
     """
-    if isinstance(command, Logout):
-        backend.logout(token)
-        return Ok()
     try:
-        principal = backend.authenticate(token)
+        served = serve_command(backend, token, command, upload)
     except (SessionExpired, AuthenticationError) as exc:
         return Problem.from_exception(exc)
-    reply = backend.handle(principal, command, upload)
-    if sink is None or not isinstance(reply, Ok):
-        return reply
-    value = reply.value
-    download_id = value.get("download_id") if isinstance(value, dict) else None
-    if not isinstance(download_id, str):
-        return Problem.from_exception(InternalError("download reply without download_id"))
+    if sink is None or served.open_download is None:
+        return served.reply
     try:
-        for chunk in backend.open_download(principal, download_id):
-            sink(chunk)
-    except JobNotFound as exc:
+        chunks = served.open_download()
+    except (JobNotFound, InternalError) as exc:  # unknown download, or no download id
         return Problem.from_exception(exc)
-    return reply
+    try:
+        for chunk in chunks:
+            sink(chunk)
+    except JobNotFound as exc:  # a lazy archive finds out on its first chunk
+        return Problem.from_exception(exc)
+    return served.reply
 
 
 class InProcessCalls(ABC):

@@ -1,8 +1,8 @@
 """The session drivers: ``Session`` (sync) and ``AsyncSession`` (async).
 
-Both are thin: every method hands a core flow (``flare_core._flows``) to ``_run``, which
+Both are thin: every method hands a core flow (``flare_core.flows``) to ``_run``, which
 performs the steps the flow yields - commands through the transport, waits on the
-transport's clock, local files through ``_files`` - and sends each outcome back. A
+transport's clock, local files through ``_file_steps`` - and sends each outcome back. A
 transport's ``NoConnection`` (and any other failure of a step) is thrown into the flow, so
 retries and error mapping happen in the flow, once for both drivers.
 
@@ -20,31 +20,32 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
-from flare_adapters._files import extract_archive, inspect_path, list_dirs, zip_folder
-from flare_core._commands import Logout
-from flare_core._errors import InternalError, SessionClosed, SessionExpired
-from flare_core._flows import (
+from flare_adapters.chunks import ChunkPull
+from flare_adapters.file_steps import extract_archive, inspect_path, list_dirs, zip_folder
+from flare_core.commands import Logout
+from flare_core.errors import InternalError, SessionClosed, SessionExpired
+from flare_core.flows import (
     ClientFlow,
     FlowContext,
     FlowStep,
     MonitorCallback,
     Notify,
     RetryPolicy,
+    jobs,
+    monitor,
+    shell,
+    stats,
+    studies,
+    system,
+    watch,
 )
-from flare_core._flows import _jobs as jobs
-from flare_core._flows import _monitor as monitor
-from flare_core._flows import _shell as shell
-from flare_core._flows import _stats as stats
-from flare_core._flows import _studies as studies
-from flare_core._flows import _system as system
-from flare_core._flows import _watch as watch
-from flare_core._flows._watch import JobChange
-from flare_core._info import ClientInfo, MonitorReturnCode, SystemInfo
-from flare_core._replies import Ok, Problem, Reply
-from flare_core._steps import (
+from flare_core.flows.watch import JobChange
+from flare_core.info import ClientInfo, MonitorReturnCode, SystemInfo
+from flare_core.replies import Ok, Problem, Reply
+from flare_core.steps import (
     Call,
     CloseSession,
     Download,
@@ -56,8 +57,8 @@ from flare_core._steps import (
     Upload,
     WallClock,
 )
-from flare_ports._session_spec import AsyncSessionSpec, SessionSpec
-from flare_ports._transport import AsyncTransport, Transport
+from flare_ports.session_spec import AsyncSessionSpec, SessionSpec
+from flare_ports.transport import AsyncTransport, Transport
 
 __all__ = ["AsyncSession", "Session", "mint_session_token"]
 
@@ -266,6 +267,7 @@ class Session(_Driver[Transport], SessionSpec):
         finally:
             self._release()
 
+    # gen_async: source Session (AsyncSession's methods, below, are generated from these)
     # --- jobs -------------------------------------------------------------------------------
 
     def submit_job(self, job_definition_path: str, submit_token: str | None = None) -> str:
@@ -340,7 +342,7 @@ class Session(_Driver[Transport], SessionSpec):
         after its terminal status, watching the study goes on until you stop iterating
         (``break``, or ``close()`` on the iterator). Waits wake on the transport's job
         events (memory, WebSocket, HTTP's event stream) and poll every ``poll_interval``
-        seconds at the latest; see ``flare_core._flows._watch``.
+        seconds at the latest; see ``flare_core.flows.watch``.
 
         Raises:
             InvalidArgumentError: ``poll_interval <= 0`` or a malformed job id (at the
@@ -516,22 +518,7 @@ class Session(_Driver[Transport], SessionSpec):
     def remove_study_user(self, study: str, user: str) -> dict[str, Any]:
         return self._run(studies.remove_study_user(self._ctx, study, user))
 
-
-async def _achunks(chunks: Iterator[bytes]) -> AsyncGenerator[bytes, None]:
-    # Zipping reads files: each chunk is produced off the event loop.
-    while True:
-        pending = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
-        try:
-            chunk = await asyncio.shield(pending)
-        except asyncio.CancelledError:
-            # The worker may still be inside next(): let it finish, or closing the zip
-            # generator afterwards would fail with "generator already executing".
-            with contextlib.suppress(Exception):
-                await pending
-            raise
-        if chunk is None:
-            return
-        yield chunk
+    # gen_async: end Session
 
 
 class AsyncSession(_Driver[AsyncTransport], AsyncSessionSpec):
@@ -592,11 +579,14 @@ class AsyncSession(_Driver[AsyncTransport], AsyncSessionSpec):
         if isinstance(step, Upload):
             self._state.ensure_open()
             source = zip_folder(step.folder)
-            chunks = _achunks(source)
+            pull = ChunkPull(source)
+            chunks = pull.stream()
             try:
                 reply = await self._transport.aupload(step.command, chunks, step.timeout)
             finally:
-                await chunks.aclose()
+                await pull.settle()
+                with contextlib.suppress(RuntimeError):  # still being iterated: it ends with us
+                    await chunks.aclose()
                 source.close()  # releases the open file at once when the upload broke off
             return await self._exchange(reply)
         if isinstance(step, Download):
@@ -641,6 +631,7 @@ class AsyncSession(_Driver[AsyncTransport], AsyncSessionSpec):
         finally:
             await self._release()
 
+    # gen_async: generated from Session by scripts/gen_async.py (edit Session, then run it)
     # --- jobs -------------------------------------------------------------------------------
 
     async def submit_job(self, job_definition_path: str, submit_token: str | None = None) -> str:
@@ -703,17 +694,29 @@ class AsyncSession(_Driver[AsyncTransport], AsyncSessionSpec):
     async def configure_site_log(self, config: Any, target: str = "all") -> dict[str, Any]:
         return await self._run(system.configure_site_log(self._ctx, config, target))
 
-    def watch_jobs(
-        self, job_id: str | None = None, *, poll_interval: float = 2.0
-    ) -> AsyncGenerator[JobChange, None]:
-        """Async-iterate over job status changes (see ``Session.watch_jobs``)."""
-        self._state.ensure_open()  # a closed session refuses at once, as every method does
-        return self._stream(watch.watch_jobs(self._ctx, job_id, poll_interval))
-
     async def wait_for_job(
         self, job_id: str, timeout: float = 0.0, poll_interval: float = 2.0
     ) -> dict[str, Any]:
         return await self._run(monitor.wait_for_job(self._ctx, job_id, timeout, poll_interval))
+
+    def watch_jobs(
+        self, job_id: str | None = None, *, poll_interval: float = 2.0
+    ) -> AsyncGenerator[JobChange, None]:
+        """Async-iterate over job status changes, for one job or (``job_id=None``) the study.
+
+        Each job is first reported as seen (``old_status`` None); watching one job ends
+        after its terminal status, watching the study goes on until you stop iterating
+        (``break``, or ``aclose()`` on the iterator). Waits wake on the transport's job
+        events (memory, WebSocket, HTTP's event stream) and poll every ``poll_interval``
+        seconds at the latest; see ``flare_core.flows.watch``.
+
+        Raises:
+            InvalidArgumentError: ``poll_interval <= 0`` or a malformed job id (at the
+                first ``anext``).
+            JobNotFound: ``job_id`` names no job of the study.
+        """
+        self._state.ensure_open()  # a closed session refuses at once, as every method does
+        return self._stream(watch.watch_jobs(self._ctx, job_id, poll_interval))
 
     async def monitor_job_and_return_job_meta(
         self,

@@ -2,10 +2,10 @@
 
 Reading (``open_zip``) checks the central directory before anything is extracted or hashed:
 entry count, per-entry and total uncompressed size, compression ratio (zip bombs), member names
-(``flare_core._archive.is_safe_member``: no absolute paths, ``..``, backslashes, drive letters),
+(``flare_core.archive.is_safe_member``: no absolute paths, ``..``, backslashes, drive letters),
 symlink entries, encrypted entries, duplicate names, compression methods other than stored and
 deflate, and the whole archive's expansion ratio (400 members of 1 MiB of zeros each pass any
-per-member floor). The result is a ``flare_core._archive.ArchiveView`` whose member streams
+per-member floor). The result is a ``flare_core.archive.ArchiveView`` whose member streams
 inflate the raw data themselves and check it as they go: a member that inflates past its
 declared size, ends short of it, or fails its CRC raises ``UnsafeZipError`` (a ``ValueError``)
 - ``zipfile`` alone would stop at the declared size and accept whatever CRC matches that
@@ -28,7 +28,7 @@ from typing import IO
 
 from typing_extensions import Buffer
 
-from flare_core._archive import is_safe_member
+from flare_core.archive import is_safe_member
 
 __all__ = [
     "CHUNK_SIZE",

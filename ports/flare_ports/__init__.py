@@ -35,7 +35,7 @@ from flare_core import (
     SystemInfo,
     TargetType,
 )
-from flare_core._service.ports import (
+from flare_core.service.ports import (
     BlobStore,
     Clock,
     Engine,
@@ -53,15 +53,15 @@ from flare_core._service.ports import (
     TokenStore,
     Workspaces,
 )
-from flare_ports._backend import Backend, ReportsGauges, Unsubscribe
 from flare_ports._connect import connect, connect_async
-from flare_ports._session_spec import (
+from flare_ports.backend import Backend, ReportsGauges, Unsubscribe
+from flare_ports.session_spec import (
     AsyncJobMonitorCallback,
     AsyncSessionSpec,
     JobMonitorCallback,
     SessionSpec,
 )
-from flare_ports._transport import AsyncTransport, ChunkSink, Transport
+from flare_ports.transport import AsyncTransport, ChunkSink, Transport
 
 __all__ = [
     "AsyncJobMonitorCallback",

@@ -1,16 +1,17 @@
-"""Typed ``connect``/``connect_async``: the core's URL-scheme registry, with port types.
+"""``connect``/``connect_async``: the one door to a session, typed with the port types.
 
-``flare_core.connect`` cannot name ``SessionSpec`` (the core imports no port), so it is typed
-``Any``; these wrappers call it and check the result, for callers who want static types.
+The core's URL-scheme registry (``flare_core.transports``) cannot name ``SessionSpec`` (the
+core imports no port), so its ``open_session`` is typed ``Any`` and not exported; these call
+it and check the result.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import flare_core
 from flare_core import InternalError
-from flare_ports._session_spec import AsyncSessionSpec, SessionSpec
+from flare_core.transports import open_session, open_session_async
+from flare_ports.session_spec import AsyncSessionSpec, SessionSpec
 
 __all__ = ["connect", "connect_async"]
 
@@ -35,7 +36,7 @@ def connect(
         NoConnection: the system could not be reached.
         AuthenticationError: the login was rejected (``auth_code`` says why).
     """
-    session = flare_core.connect(url, user=user, api_key=api_key, study=study, **options)
+    session = open_session(url, user=user, api_key=api_key, study=study, **options)
     if not isinstance(session, SessionSpec):
         raise InternalError(f"transport for {url!r} returned {type(session).__name__}")
     return session
@@ -45,9 +46,7 @@ async def connect_async(
     url: str, *, user: str, api_key: str | None = None, study: str = "default", **options: Any
 ) -> AsyncSessionSpec:
     """Open a logged-in ``AsyncSessionSpec`` on ``url``; see ``connect`` for the arguments."""
-    session = await flare_core.connect_async(
-        url, user=user, api_key=api_key, study=study, **options
-    )
+    session = await open_session_async(url, user=user, api_key=api_key, study=study, **options)
     if not isinstance(session, AsyncSessionSpec):
         raise InternalError(f"transport for {url!r} returned {type(session).__name__}")
     return session

@@ -38,13 +38,14 @@ from flare_adapters.memory.registry import register_memory_system
 from flare_adapters.memory.system import DEFAULT_USERS, MemorySystem, build_memory_system
 from flare_adapters.memory.transport import MemoryTransport
 from flare_adapters.session import AsyncSession, Session
-from flare_core._commands import CloneJob, Command, SubmitJob
-from flare_core._errors import InvalidArgumentError, NoConnection
-from flare_core._events import JobEvent
-from flare_core._principal import Grant, Principal
-from flare_core._replies import Ok, Reply
-from flare_core._service import AdminService
-from flare_core._studies import check_session_study
+from flare_core.commands import CloneJob, Command, SubmitJob
+from flare_core.errors import InvalidArgumentError, NoConnection
+from flare_core.events import JobEvent
+from flare_core.principal import Grant, Principal
+from flare_core.replies import Ok, Reply
+from flare_core.service import AdminService
+from flare_core.studies import check_session_study
+from flare_ports import IdSource
 from flare_testing.job_refs import JobName, JobRef, NextJob, SubmitToken
 
 __all__ = ["DEFAULT_ADMIN", "FakeFlare", "SentCommand"]
@@ -181,6 +182,8 @@ class FakeFlare:
             ``num_rounds`` x ``sleep_time``).
         name: the name ``memory://<name>`` URLs reach this system by (default: a fresh
             unique name; see ``url``).
+        ids: where job ids and secrets come from (``flare_ports.IdSource``; default random
+            UUID4s and ``secrets`` tokens, as a real server has).
 
     Use it as a context manager, or call ``close()``.
     """
@@ -192,12 +195,14 @@ class FakeFlare:
         sites: Sequence[str] = ("site-1", "site-2"),
         job_duration: float = 10.0,
         name: str | None = None,
+        ids: IdSource | None = None,
     ) -> None:
         self._sites = tuple(sites)
         self._system: MemorySystem = build_memory_system(
             users=DEFAULT_USERS if users is None else users,
             sites=self._sites,
             duration=job_duration,
+            ids=ids,
         )
         self._backend = _Instrumented(self._system.service)
         self._next_job: list[Callable[[str], None]] = []
@@ -210,7 +215,7 @@ class FakeFlare:
 
     @property
     def url(self) -> str:
-        """``memory://<name>``: ``flare_core.connect(fake.url, user=...)`` reaches this system."""
+        """``memory://<name>``: ``flare_ports.connect(fake.url, user=...)`` reaches this system."""
         return f"memory://{self.name}"
 
     @property

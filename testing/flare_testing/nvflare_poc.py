@@ -225,7 +225,7 @@ def prepare(root: Path, *, n_sites: int = 2, nvflare: str | None = None) -> Poc:
     return poc
 
 
-def start(poc: Poc, *, timeout: float = 90.0) -> None:
+def start(poc: Poc, *, timeout: float = 150.0) -> None:
     """Start the server and the sites (``nvflare poc start``); return once all registered.
 
     Registration is confirmed independently of NVFlare's own wait: the project admin logs in
@@ -247,11 +247,14 @@ def start(poc: Poc, *, timeout: float = 90.0) -> None:
     _clear_state_files(poc)
     deadline = time.monotonic() + timeout
     log = poc.logs / "start.log"
-    argv = [poc.nvflare, "poc", "start", "--timeout", str(max(1, int(timeout)))]
+    # --no-wait: the registration below is the readiness check. NVFlare's own (an admin
+    # login polled for ``--timeout``) was seen to hang past its timeout with two POCs starting
+    # side by side on a loaded machine, though both sites had registered within 45 s.
+    argv = [poc.nvflare, "poc", "start", "--no-wait"]
     try:
         # A session of its own: the POC outlives this command and ignores the test's Ctrl-C.
         code = _run_logged(
-            argv, env=poc.env, cwd=poc.logs, log=log, timeout=timeout + 30.0, new_session=True
+            argv, env=poc.env, cwd=poc.logs, log=log, timeout=timeout, new_session=True
         )
         if code != 0:
             raise RuntimeError(f"nvflare poc start failed (exit {code})")
@@ -307,7 +310,7 @@ def stop(poc: Poc, *, abort_jobs: bool = True) -> bool:
 
 @contextlib.contextmanager
 def running_poc(
-    root: Path, *, n_sites: int = 2, start_timeout: float = 90.0, nvflare: str | None = None
+    root: Path, *, n_sites: int = 2, start_timeout: float = 150.0, nvflare: str | None = None
 ) -> Iterator[Poc]:
     """Prepare and start a POC under ``root``; stop it on exit, leaving no process behind.
 

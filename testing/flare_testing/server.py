@@ -37,9 +37,9 @@ from flare_adapters.server.config import (
 from flare_adapters.server.gateway import RunningGateway, run_gateway
 from flare_adapters.server.runtime import RunningServer, ServerRuntime, run_server
 from flare_adapters.server.settings import ServerSettings
-from flare_core._errors import InvalidArgumentError
-from flare_core._lifecycle import JobStatus
-from flare_core._service import AdminService, UserConfig, hash_api_key
+from flare_core.errors import InvalidArgumentError
+from flare_core.lifecycle import JobStatus
+from flare_core.service import AdminService, UserConfig, hash_api_key
 
 __all__ = ["DEFAULT_SERVE_USERS", "ServedGateway", "ServedSystem", "serve", "serve_gateway"]
 

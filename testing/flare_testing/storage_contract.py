@@ -9,7 +9,7 @@ names, returning a fresh, empty store (fsspec's abstract test classes work the s
         def job_store(self) -> JobStore:
             return MyJobStore(fresh_database())
 
-Each class covers one port of ``flare_core._service.ports``: ``JobStoreContract`` (fixture
+Each class covers one port of ``flare_core.service.ports``: ``JobStoreContract`` (fixture
 ``job_store``), ``TokenStoreContract`` (``token_store``), ``StudyStoreContract``
 (``study_store``), ``SiteStoreContract`` (``site_store``), ``SessionStoreContract``
 (``session_store``) and ``BlobStoreContract`` (``blob_store``). flare-core runs them over its
@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from flare_core._errors import InvalidJobDefinition
-from flare_core._principal import Principal
-from flare_core._service.ports import (
+from flare_core.errors import InvalidJobDefinition
+from flare_core.principal import Principal
+from flare_core.service.ports import (
     BlobStore,
     JobStore,
     SessionRecord,
@@ -36,8 +36,8 @@ from flare_core._service.ports import (
     StudyStore,
     TokenStore,
 )
-from flare_core._studies import Study, StudyRegistry
-from flare_core._tokens import TokenScope, new_record, tombstone
+from flare_core.studies import Study, StudyRegistry
+from flare_core.tokens import TokenScope, new_record, tombstone
 
 __all__ = [
     "BlobStoreContract",

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from flare_adapters.session import AsyncSession, Session
 from flare_core import Command, Ok, Problem, Reply
-from flare_core._flows import RetryPolicy
+from flare_core.flows import RetryPolicy
 
 C = TypeVar("C", bound=Command)
 Outcome = Reply | BaseException | Callable[[Command], Reply]

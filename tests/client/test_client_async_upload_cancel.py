@@ -8,7 +8,7 @@ from collections.abc import Generator
 
 import pytest
 
-from flare_adapters.session import _achunks
+from flare_adapters.chunks import ChunkPull
 
 
 @pytest.mark.asyncio
@@ -22,7 +22,7 @@ async def test_cancel_while_a_chunk_is_being_read_waits_for_the_worker() -> None
         yield b"second"
 
     chunks = source()
-    stream = _achunks(chunks)
+    stream = ChunkPull(chunks).stream()
     assert await stream.__anext__() == b"first"
     reader = asyncio.ensure_future(stream.__anext__())
     await asyncio.to_thread(entered.wait, 5)

@@ -20,7 +20,7 @@ from flare_core import (
     SubmitJob,
     SubmitTokenConflict,
 )
-from flare_core._flows import RetryPolicy, unwrap
+from flare_core.flows import RetryPolicy, unwrap
 from tests.client.scripted import (
     ScriptedTransport,
     make_async_session,
@@ -174,7 +174,7 @@ def test_each_submit_call_mints_a_fresh_token(tmp_path: Path) -> None:
 
 def test_default_private_tokens_are_valid_and_distinct(tmp_path: Path) -> None:
     from flare_adapters.session import mint_session_token
-    from flare_core._tokens import validate_submit_token
+    from flare_core.tokens import validate_submit_token
 
     first, second = mint_session_token(), mint_session_token()
     assert first != second

@@ -14,10 +14,14 @@ from flare_adapters.memory.registry import (
 )
 from flare_adapters.memory.system import build_memory_service
 from flare_adapters.session import AsyncSession, Session
-from flare_core import AuthenticationError, InvalidArgumentError, NoConnection, _connect
-from flare_core._connect import (
-    connect,
-    connect_async,
+from flare_core import AuthenticationError, InvalidArgumentError, NoConnection, transports
+from flare_core.transports import (
+    open_session as connect,
+)
+from flare_core.transports import (
+    open_session_async as connect_async,
+)
+from flare_core.transports import (
     register_transport,
     registered_schemes,
     unregister_transport,
@@ -153,7 +157,7 @@ def test_entry_points_are_loaded_lazily_per_scheme(monkeypatch: pytest.MonkeyPat
         asked.append((group, name))
         return [point] if name == "lazy" else []
 
-    monkeypatch.setattr(_connect, "entry_points", fake_entry_points)
+    monkeypatch.setattr(transports, "entry_points", fake_entry_points)
     unregister_transport("lazy")
     try:
         assert connect("lazy://a", user=ADMIN) == "a session"
@@ -177,7 +181,7 @@ async def test_explicit_registrations_win_over_entry_points(
     def no_entry_points(*, group: str, name: str) -> list[_Point]:
         raise AssertionError("entry points must not be consulted")
 
-    monkeypatch.setattr(_connect, "entry_points", no_entry_points)
+    monkeypatch.setattr(transports, "entry_points", no_entry_points)
     factory = _Factory()
     register_transport("Mine", factory)
     try:

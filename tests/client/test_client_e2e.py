@@ -42,8 +42,8 @@ from flare_core import (
     SubmitTokenConflict,
     SubmitTokenJobDeleted,
 )
-from flare_core._service import AdminService
-from flare_ports._session_spec import SessionSpec
+from flare_core.service import AdminService
+from flare_ports.session_spec import SessionSpec
 
 ADMIN = "admin@nvidia.com"
 MEMBER = "member@nvidia.com"

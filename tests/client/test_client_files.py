@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from flare_adapters import _files
-from flare_adapters._files import extract_archive, inspect_path, list_dirs, zip_folder
+from flare_adapters import file_steps
+from flare_adapters.file_steps import extract_archive, inspect_path, list_dirs, zip_folder
 from flare_core import InternalError
-from flare_core._steps import PathInfo
+from flare_core.steps import PathInfo
 from tests.client.scripted import zip_bytes
 
 
@@ -107,7 +107,7 @@ def test_extract_archive_refuses_bad_archives_and_leaves_nothing(
 def test_extract_archive_gives_up_after_max_suffix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_files, "MAX_SUFFIX", 2)
+    monkeypatch.setattr(file_steps, "MAX_SUFFIX", 2)
     for name in ("r", "r__1", "r__2"):
         (tmp_path / name).mkdir()
     with pytest.raises(InternalError, match="no free directory name"):

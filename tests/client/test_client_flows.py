@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from flare_core import GetJobMeta, JobTimeout, MonitorReturnCode, NoConnection, Ok, SubmitJob
-from flare_core._flows import (
+from flare_core.flows import (
     FlowContext,
     Notify,
     call,
@@ -15,7 +15,7 @@ from flare_core._flows import (
     submit_job,
     wait_for_job,
 )
-from flare_core._steps import Call, InspectPath, Now, PathInfo, Sleep, Upload
+from flare_core.steps import Call, InspectPath, Now, PathInfo, Sleep, Upload
 
 JOB = "3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a"
 

@@ -26,7 +26,7 @@ from flare_core import (
     SessionExpired,
     SubmitJob,
 )
-from flare_ports._transport import AsyncTransport, Transport
+from flare_ports.transport import AsyncTransport, Transport
 
 ADMIN = Principal(name="admin@nvidia.com", org="nvidia", role="project_admin")
 

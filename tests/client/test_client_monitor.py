@@ -15,7 +15,7 @@ from flare_core import (
     JobTimeout,
     MonitorReturnCode,
 )
-from flare_ports._session_spec import AsyncSessionSpec, SessionSpec
+from flare_ports.session_spec import AsyncSessionSpec, SessionSpec
 from tests.client.scripted import (
     ScriptedTransport,
     make_async_session,

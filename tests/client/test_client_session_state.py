@@ -19,7 +19,7 @@ from flare_core import (
     SessionClosed,
     SessionExpired,
 )
-from flare_ports._session_spec import AsyncSessionSpec, SessionSpec
+from flare_ports.session_spec import AsyncSessionSpec, SessionSpec
 from tests.client.scripted import (
     ScriptedTransport,
     make_async_session,

@@ -33,7 +33,7 @@ from flare_core import (
     ShowStats,
     Shutdown,
 )
-from flare_core._flows import client_job_rows, system_info_from_status
+from flare_core.flows import client_job_rows, system_info_from_status
 from tests.client.scripted import ScriptedTransport, make_session, ok, problem
 
 JOB = "5e3f1d2c-7b6a-4e5f-9a8b-1c2d3e4f5a6b"

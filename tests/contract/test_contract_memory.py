@@ -11,7 +11,7 @@ import inspect
 
 import pytest
 
-from flare_ports._session_spec import AsyncSessionSpec, SessionSpec
+from flare_ports.session_spec import AsyncSessionSpec, SessionSpec
 from flare_testing import contract
 from flare_testing.contract import capabilities as cap
 

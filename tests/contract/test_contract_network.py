@@ -27,7 +27,7 @@ from flare_adapters.http.client import http_transport
 from flare_adapters.server.config import EngineSection
 from flare_adapters.session import AsyncSession, Session
 from flare_adapters.ws.client import ws_transport
-from flare_core._flows import RetryPolicy
+from flare_core.flows import RetryPolicy
 from flare_testing import contract
 from flare_testing.contract import capabilities as cap
 from flare_testing.contract.base import AsyncSessionFactory, SessionFactory

@@ -1,4 +1,4 @@
-"""Job-definition rules (flare_core._jobdef): folder names, every §3 check, enrolment."""
+"""Job-definition rules (flare_core.jobdef): folder names, every §3 check, enrolment."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from flare_core._errors import InvalidJobDefinition
-from flare_core._jobdef import (
+from flare_core.errors import InvalidJobDefinition
+from flare_core.jobdef import (
     META_READ_LIMIT,
     JobDefinition,
     check_enrollment,

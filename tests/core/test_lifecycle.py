@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flare_core._errors import InternalError, JobNotDone, JobNotRunning
-from flare_core._lifecycle import (
+from flare_core.errors import InternalError, JobNotDone, JobNotRunning
+from flare_core.lifecycle import (
     TRANSITIONS,
     AbortPlan,
     InvalidTransition,
@@ -28,7 +28,7 @@ from flare_core._lifecycle import (
     state_diagram,
     transition,
 )
-from flare_core._timefmt import format_duration, iso_local, iso_utc, parse_iso
+from flare_core.timefmt import format_duration, iso_local, iso_utc, parse_iso
 
 T0 = 1_700_000_000.0
 JOB = "0b5c2e9a-1f7e-4c1a-9a43-6f1f7d0c2b11"

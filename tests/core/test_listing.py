@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flare_core._commands import ListJobs
-from flare_core._errors import InvalidArgumentError
-from flare_core._lifecycle import creation_fields, start_fields
-from flare_core._listing import (
+from flare_core.commands import ListJobs
+from flare_core.errors import InvalidArgumentError
+from flare_core.lifecycle import creation_fields, start_fields
+from flare_core.listing import (
     LEGACY_ALIASES,
     SUMMARY_KEYS,
     build_list_jobs,

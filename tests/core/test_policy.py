@@ -1,4 +1,4 @@
-"""The authorization policy (flare_core._policy): categories, default table, conditions."""
+"""The authorization policy (flare_core.policy): categories, default table, conditions."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from flare_core._errors import AuthorizationError
-from flare_core._policy import (
+from flare_core.errors import AuthorizationError
+from flare_core.policy import (
     CATEGORIES,
     DEFAULT_POLICY,
     STUDY_ROLE_GATES,
@@ -21,7 +21,7 @@ from flare_core._policy import (
     require_right,
     require_study_role,
 )
-from flare_core._principal import Principal
+from flare_core.principal import Principal
 
 SERVER_ORG = "nvidia"
 

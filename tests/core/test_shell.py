@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from flare_core import _shell as shell_module
-from flare_core._commands import ShellCommand
-from flare_core._errors import InvalidArgumentError
-from flare_core._shell import (
+from flare_core.commands import ShellCommand
+from flare_core.errors import InvalidArgumentError
+from flare_core.shell import (
     MAX_OUTPUT_BYTES,
     TEXT_EXTENSIONS,
     TRUNCATION_MARKER,
@@ -443,37 +439,6 @@ def test_grep_refuses_unsupported_patterns(pattern: str) -> None:
     assert message.startswith(f"unsupported grep pattern {pattern!r}: ")
 
 
-_ATOMS = ["a", "b", ".", "a*", "b*", ".*", "ab", "[ab]", "[^a]", "[ab]*"]
-
-
-@given(
-    st.booleans(),
-    st.lists(st.sampled_from(_ATOMS), max_size=6),
-    st.booleans(),
-    st.lists(st.text(alphabet="abc", max_size=12), min_size=1, max_size=5),
-    st.booleans(),
-)
-def test_grep_agrees_with_python_re_on_the_common_subset(
-    start: bool, atoms: list[str], end: bool, lines: list[str], ignore_case: bool
-) -> None:
-    # For these atoms BRE and Python syntax coincide, so Python's re is the oracle.
-    pattern = ("^" if start else "") + "".join(atoms) + ("$" if end else "")
-    if not pattern:
-        pattern = "a"
-    lines = [line.upper() if i % 2 else line for i, line in enumerate(lines)]
-    tree = Tree({"f.txt": "".join(line + "\n" for line in lines).encode()})
-    flags = re.IGNORECASE if ignore_case else 0
-    expected = "".join(line + "\n" for line in lines if re.search(pattern, line, flags))
-    options = "-i" if ignore_case else None
-    assert sh("grep", options, "f.txt", pattern=pattern, tree=tree) == expected
-
-
-def test_grep_runs_in_linear_time_on_a_backtracking_trap() -> None:
-    # "(a*)*b"-style patterns make backtracking engines explode; the DFA does not care.
-    tree = Tree({"trap.txt": b"a" * 20_000 + b"\n"})
-    assert sh("grep", None, "trap.txt", pattern="a*a*a*a*a*a*a*a*c", tree=tree) == ""
-
-
 # --- ls ------------------------------------------------------------------------------------
 
 
@@ -564,11 +529,3 @@ def test_ignore_case_folds_before_negating_a_bracket() -> None:
     tree = Tree({"f.txt": b"a\nA\nb\n"})
     assert sh("grep", "-i", "f.txt", pattern="[^a]", tree=tree) == "b\n"
     assert sh("grep", "-i", "f.txt", pattern="[A]", tree=tree) == "a\nA\n"
-
-
-def test_a_tiny_dfa_cache_still_matches_correctly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shell_module, "_DFA_CACHE_LIMIT", 2)
-    text = "".join(f"x{i}y{'z' * (i % 5)}\n" for i in range(200))
-    tree = Tree({"f.txt": text.encode()})
-    expected = "".join(line + "\n" for line in text.splitlines() if re.search("1.*z$", line))
-    assert sh("grep", None, "f.txt", pattern="1.*z$", tree=tree) == expected

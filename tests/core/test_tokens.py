@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flare_core._errors import (
+from flare_core.errors import (
     InvalidArgumentError,
     InvalidJobDefinition,
     SubmitTokenConflict,
     SubmitTokenJobDeleted,
 )
-from flare_core._principal import Principal
-from flare_core._replies import Problem
-from flare_core._tokens import (
+from flare_core.principal import Principal
+from flare_core.replies import Problem
+from flare_core.tokens import (
     SIGNATURE_FILES,
     SUBMIT_TOKEN_PATTERN,
     Conflict,

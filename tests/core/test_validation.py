@@ -1,4 +1,4 @@
-"""Client-side argument rules (flare_core._validation): values, messages and exception types."""
+"""Client-side argument rules (flare_core.validation): values, messages and exception types."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flare_core._errors import InvalidArgumentError, JobNotFound
-from flare_core._validation import (
+from flare_core.errors import InvalidArgumentError, JobNotFound
+from flare_core.validation import (
     check_client_name,
     check_command_timeout,
     check_job_id,

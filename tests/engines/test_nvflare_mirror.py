@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flare_adapters.disk_files import DiskWorkspaces
+from flare_adapters.disk_workspaces import DiskWorkspaces
 from flare_adapters.engines.nvflare.mirror import SiteMirror
 
 JOB = "job-1"

@@ -12,8 +12,8 @@ import pytest
 import flare_core as fc
 from flare_adapters.http.routes import LOGIN_PATH, ROUTES, Route
 from flare_adapters.server.settings import ServerSettings
-from flare_core._commands import MAX_LIST_LIMIT
-from flare_core._nesting import MAX_NESTING, NestingTooDeep, check_nesting, decode_json
+from flare_core.commands import MAX_LIST_LIMIT
+from flare_core.nesting import MAX_NESTING, NestingTooDeep, check_nesting, decode_json
 from flare_ports.wire import WireError, json_codec, msgpack_codec
 from tests.server.server_kit import Host, hosted
 from tests.server.test_ws import peer
@@ -153,7 +153,7 @@ def test_the_service_bounds_the_limit_whatever_the_caller() -> None:
 
 
 def test_the_client_refuses_a_huge_limit_before_sending() -> None:
-    from flare_core._listing import build_list_jobs
+    from flare_core.listing import build_list_jobs
 
     with pytest.raises(fc.InvalidArgumentError, match="limit must be <="):
         build_list_jobs(limit=2**63)

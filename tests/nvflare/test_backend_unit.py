@@ -39,8 +39,8 @@ from flare_core import (
     SubmitJob,
     SubmitTokenConflict,
 )
-from flare_core._flows import RetryPolicy
-from flare_core._service import hash_api_key
+from flare_core.flows import RetryPolicy
+from flare_core.service import hash_api_key
 from flare_ports import ReportsGauges, connect
 from tests.nvflare import fake_nvflare as fake
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import msgspec
@@ -30,7 +31,7 @@ def _sample(command_type: type[fc.Command]) -> fc.Command:
 
 
 def test_union_lists_every_command_type() -> None:
-    assert set(AnyCommand.__args__) == set(fc.COMMAND_TYPES)
+    assert set(typing.get_args(AnyCommand)) == set(fc.COMMAND_TYPES)
 
 
 @pytest.mark.parametrize("codec", CODECS, ids=lambda c: c.format)

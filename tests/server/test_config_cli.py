@@ -36,7 +36,7 @@ from flare_adapters.server.config import (
 )
 from flare_adapters.server.runtime import run_server
 from flare_adapters.server.tls import server_ssl_context
-from flare_core._service import verify_api_key
+from flare_core.service import verify_api_key
 from tests.server.server_kit import Api
 
 CHEAP = 16  # scrypt cost for throw-away test keys

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from flare_adapters.disk_files import DiskFileTree, DiskWorkspaces
-from flare_adapters.memory.files import MemoryFileTree
+from flare_adapters.disk_workspaces import DiskFileTree, DiskWorkspaces
+from flare_adapters.memory.workspaces import MemoryFileTree
 from flare_adapters.sqlite.blobs import BlobDirectory
 from flare_adapters.sqlite.recovery import collect_orphans
 from flare_adapters.zipsafe import DEFAULT_LIMITS
 from flare_core import ShellCommand
-from flare_core._shell import run_shell
+from flare_core.shell import run_shell
 
 Tree = DiskFileTree | MemoryFileTree
 

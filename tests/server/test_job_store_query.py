@@ -12,7 +12,7 @@ import pytest
 from flare_adapters.memory.stores import MemoryJobStore
 from flare_adapters.sqlite.db import Database
 from flare_adapters.sqlite.stores import SqliteJobStore
-from flare_core._service.ports import JobStore
+from flare_core.service.ports import JobStore
 
 
 @pytest.fixture(params=["memory", "sqlite"])

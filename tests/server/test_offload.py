@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from flare_adapters.disk_files import DiskFileTree
+from flare_adapters.disk_workspaces import DiskFileTree
 from flare_adapters.http.client import http_transport
 from flare_adapters.server.offload import ProcessOffload
 from flare_core import InternalError, InvalidArgumentError, ShellCommand
-from flare_core._shell import run_shell
+from flare_core.shell import run_shell
 from flare_testing.server import serve
 
 
@@ -90,7 +90,7 @@ def test_the_worker_leaves_when_the_server_process_is_killed() -> None:
         server.wait()
         if server.stdout is not None:
             server.stdout.close()
-    # The worker polls its parent once a second: wait for the end state, bounded.
+    # The worker polls the server once a second: wait for the end state, bounded.
     deadline = time.monotonic() + 15.0
     while _alive(worker) and time.monotonic() < deadline:
         time.sleep(0.05)

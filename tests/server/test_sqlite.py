@@ -22,11 +22,11 @@ from flare_adapters.sqlite.stores import (
     SqliteTokenStore,
 )
 from flare_adapters.zipsafe import ZipLimits
-from flare_core._errors import InvalidJobDefinition
-from flare_core._principal import Principal
-from flare_core._service.ports import SessionRecord
-from flare_core._studies import Study, StudyRegistry
-from flare_core._tokens import TokenRecord, TokenScope
+from flare_core.errors import InvalidJobDefinition
+from flare_core.principal import Principal
+from flare_core.service.ports import SessionRecord
+from flare_core.studies import Study, StudyRegistry
+from flare_core.tokens import TokenRecord, TokenScope
 from tests.server.server_kit import hello_zip, make_zip
 
 

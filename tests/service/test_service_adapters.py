@@ -12,7 +12,6 @@ import pytest
 
 from flare_adapters.memory.blobs import MemoryBlobStore
 from flare_adapters.memory.clock import DEFAULT_EPOCH, VirtualClock
-from flare_adapters.memory.files import MemoryFileTree, MemoryWorkspaces
 from flare_adapters.memory.ids import RandomIds, SeededIds
 from flare_adapters.memory.stores import (
     MemoryJobStore,
@@ -21,12 +20,13 @@ from flare_adapters.memory.stores import (
     MemoryStudyStore,
     MemoryTokenStore,
 )
+from flare_adapters.memory.workspaces import MemoryFileTree, MemoryWorkspaces
 from flare_adapters.zipsafe import UnsafeZipError, ZipLimits, open_zip, stream_zip
 from flare_core import InvalidArgumentError, InvalidJobDefinition, Principal
-from flare_core._service.ports import SessionRecord
-from flare_core._shell import FileStat
-from flare_core._studies import Study, StudyRegistry
-from flare_core._tokens import TokenScope, new_record
+from flare_core.service.ports import SessionRecord
+from flare_core.shell import FileStat
+from flare_core.studies import Study, StudyRegistry
+from flare_core.tokens import TokenScope, new_record
 
 # --- VirtualClock ----------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ import pytest
 from flare_adapters.engines.simulated import SimulatedEngine, plan_run
 from flare_adapters.memory.blobs import zip_view
 from flare_adapters.memory.clock import VirtualClock
-from flare_adapters.memory.files import MemoryWorkspaces
+from flare_adapters.memory.workspaces import MemoryWorkspaces
 from flare_core import InvalidArgumentError
-from flare_core._service.ports import JobLaunch
+from flare_core.service.ports import JobLaunch
 from tests.service.helpers import CLIENT_CONFIG, SERVER_CONFIG, job_zip
 
 JOB = "00000000-0000-4000-8000-000000000001"

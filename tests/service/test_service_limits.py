@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flare_core import GetJobMeta, JobEvent
-from flare_core._service.ports import JobLaunch
+from flare_core.service.ports import JobLaunch
 from tests.service.helpers import Harness
 
 

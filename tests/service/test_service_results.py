@@ -15,7 +15,7 @@ from flare_core import (
     JobNotFound,
     ListJobComponents,
 )
-from flare_core._service._logs import SERVER_LOG_UNAVAILABLE, SITE_LOG_UNAVAILABLE
+from flare_core.service._logs import SERVER_LOG_UNAVAILABLE, SITE_LOG_UNAVAILABLE
 from tests.service.helpers import LEAD, Harness, job_files, unzip
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from flare_core import ListJobs, RemoveStudy, RemoveStudyUser, SessionExpired
-from flare_core._principal import Grant
+from flare_core.principal import Grant
 from tests.service.helpers import ADMIN, LEAD, Harness
 
 STUDY = "s1"

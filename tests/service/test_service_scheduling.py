@@ -17,8 +17,8 @@ from flare_core import (
     Problem,
     SubmitJob,
 )
-from flare_core._service._dispatch import HANDLERS
-from flare_core._service.ports import JobLaunch
+from flare_core.service._dispatch import HANDLERS
+from flare_core.service.ports import JobLaunch
 from flare_ports import Backend
 from tests.service.helpers import ADMIN, DEFAULT_META, Harness, job_files, job_zip, make_zip
 

@@ -15,8 +15,8 @@ from flare_core import (
     SessionExpired,
     Shutdown,
 )
-from flare_core._service import hash_api_key, hash_generated_key, verify_api_key
-from flare_core._service._sessions import EXPIRED_MESSAGE
+from flare_core.service import hash_api_key, hash_generated_key, verify_api_key
+from flare_core.service._sessions import EXPIRED_MESSAGE
 from tests.service.helpers import ADMIN, LEAD, Harness
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from flare_adapters.memory.files import MemoryFileTree
+from flare_adapters.memory.workspaces import MemoryFileTree
 from flare_core import CheckStatus, ListJobs, Ok, Reply, ShellCommand
 from tests.service.helpers import ADMIN, MEMBER, Harness
 

@@ -11,7 +11,7 @@ import pytest
 
 from flare_adapters.memory.blobs import zip_view
 from flare_core import DeleteJob, GetJobMeta, ListJobs, SubmitJob
-from flare_core._tokens import TokenScope, content_hash, new_record
+from flare_core.tokens import TokenScope, content_hash, new_record
 from tests.service.helpers import (
     ADMIN,
     DEFAULT_META,

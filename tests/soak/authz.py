@@ -3,7 +3,7 @@ server over HTTP and WebSocket.
 
 Dimensions: role x org (own / other than the server's) x command x job (own / another
 user's, of the actor's org or another) x study membership x revocation. The expected outcome
-of every cell comes from ``flare_core._policy.check_right`` over ``DEFAULT_POLICY`` (the table
+of every cell comes from ``flare_core.policy.check_right`` over ``DEFAULT_POLICY`` (the table
 itself); non-members must be refused at login, and a session whose user was removed from its
 study must answer ``SessionExpired`` to every command. ``python -m tests.soak.authz --docs``
 writes the expected table to ``docs/authorization-matrix.md``.
@@ -22,8 +22,8 @@ import flare_core as fc
 from flare_adapters.http.client import http_transport
 from flare_adapters.session import Session
 from flare_adapters.ws.client import ws_transport
-from flare_core._policy import DEFAULT_POLICY, Submitter, check_right
-from flare_core._principal import Principal
+from flare_core.policy import DEFAULT_POLICY, Submitter, check_right
+from flare_core.principal import Principal
 from flare_testing.job_folders import JobFolders
 from tests.soak.served import ServerProcess, make_workspace
 

@@ -19,7 +19,7 @@ from flare_adapters.http.client import http_transport
 from flare_adapters.session import Session
 from flare_adapters.ws.client import ws_transport
 from flare_core import AuthenticationError, SessionExpired
-from flare_core._flows import RetryPolicy
+from flare_core.flows import RetryPolicy
 from flare_testing.job_folders import JobFolders
 from tests.soak.client import Raw, login
 from tests.soak.served import ServerProcess, make_workspace

@@ -25,7 +25,7 @@ from flare_adapters.sqlite.stores import (
     SqliteStudyStore,
     SqliteTokenStore,
 )
-from flare_core._service.ports import (
+from flare_core.service.ports import (
     BlobStore,
     JobStore,
     SessionStore,

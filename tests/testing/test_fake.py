@@ -11,15 +11,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from flare_adapters.memory.clock import DEFAULT_EPOCH
+from flare_adapters.memory.ids import SeededIds
 from flare_adapters.session import AsyncSession, Session
-from flare_core import connect
-from flare_core._errors import (
+from flare_core.errors import (
     AuthenticationError,
     InvalidArgumentError,
     JobNotFound,
     NoConnection,
 )
-from flare_ports._session_spec import SessionSpec
+from flare_ports import connect
+from flare_ports.session_spec import SessionSpec
 from flare_testing.fake import DEFAULT_ADMIN, FakeFlare
 from flare_testing.job_folders import JobFolders
 
@@ -150,6 +151,17 @@ def test_generated_names_are_unique() -> None:
 
 
 # --- time and jobs --------------------------------------------------------------------------------
+
+
+def test_ids_source_makes_job_ids_reproducible(jobs: JobFolders) -> None:
+    # Two fakes on the same seeded source number their jobs alike (side-by-side comparisons
+    # and reproducible test output need that; the default is random, as a real server).
+    folder = str(jobs.hello())
+    ids = []
+    for _ in range(2):
+        with FakeFlare(ids=SeededIds(7)) as system, system.session() as session:
+            ids.append(session.submit_job(folder))
+    assert ids[0] == ids[1]
 
 
 def test_clock_starts_at_the_default_epoch_and_advances(fake: FakeFlare) -> None:

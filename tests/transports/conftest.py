@@ -12,7 +12,7 @@ import pytest_asyncio
 from flare_adapters.http.client import http_transport
 from flare_adapters.session import AsyncSession, Session
 from flare_adapters.ws.client import ws_transport
-from flare_core._flows import RetryPolicy
+from flare_core.flows import RetryPolicy
 from tests.transports.proxy import LoopbackProxy
 from tests.transports.servers import ADMIN, VirtualServer, virtual_server
 

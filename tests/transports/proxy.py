@@ -31,7 +31,7 @@ from typing import Any
 
 import msgspec
 
-from flare_adapters._loop_thread import LoopThread
+from flare_adapters.loop_thread import LoopThread
 
 __all__ = ["LoopbackProxy"]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from aiohttp import web
 
-from flare_adapters._loop_thread import LoopThread
+from flare_adapters.loop_thread import LoopThread
 from flare_adapters.memory.system import MemorySystem, build_memory_system
 from flare_adapters.server.app import build_app
 from flare_adapters.server.settings import ServerSettings

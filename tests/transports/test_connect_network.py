@@ -1,4 +1,4 @@
-"""``flare_core.connect`` / ``connect_async`` over the network schemes."""
+"""``flare_ports.connect`` / ``connect_async`` over the network schemes."""
 
 from __future__ import annotations
 
@@ -9,18 +9,17 @@ from typing import Any
 
 import pytest
 
-from flare_adapters._network import NetworkTransportFactory
 from flare_adapters.http.client import http_transport
+from flare_adapters.network import NetworkTransportFactory
 from flare_adapters.session import AsyncSession, Session
 from flare_adapters.ws.client import ws_transport
-from flare_core._connect import (
+from flare_core.errors import AuthenticationError, InvalidArgumentError
+from flare_core.transports import (
     ENTRY_POINT_GROUP,
-    connect,
-    connect_async,
     register_transport,
     unregister_transport,
 )
-from flare_core._errors import AuthenticationError, InvalidArgumentError
+from flare_ports import connect, connect_async
 from tests.transports.conftest import FAST_RETRY
 from tests.transports.servers import ADMIN, VirtualServer
 

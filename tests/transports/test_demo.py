@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flare_adapters import demo
-from flare_adapters.folders import folder_archive
+from flare_adapters.folder_archive import folder_archive
 from flare_core import rules
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from flare_core._errors import NoConnection
-from flare_core._flows import RetryPolicy
+from flare_core.errors import NoConnection
+from flare_core.flows import RetryPolicy
 from flare_testing.job_folders import JobFolders
 from tests.transports.conftest import FAST_RETRY
 from tests.transports.proxy import LoopbackProxy

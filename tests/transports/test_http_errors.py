@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from flare_adapters._loop_thread import LoopThread
-from flare_adapters._network import NetworkOptions
 from flare_adapters.http.client import AsyncHttpTransport, HttpTransport
+from flare_adapters.loop_thread import LoopThread
+from flare_adapters.network import NetworkOptions
 from flare_adapters.session import Session
-from flare_core._commands import DownloadJobResult, ListJobs
-from flare_core._errors import InternalError, JobNotFound, NoConnection
-from flare_core._replies import Ok, Problem
+from flare_core.commands import DownloadJobResult, ListJobs
+from flare_core.errors import InternalError, JobNotFound, NoConnection
+from flare_core.replies import Ok, Problem
 from flare_ports.wire import json_codec
 from tests.transports.conftest import FAST_RETRY
 
@@ -141,7 +141,7 @@ def test_a_download_sink_failure_surfaces_as_itself(stub: Any) -> None:
 
 
 def test_a_failing_upload_source_surfaces_as_itself(stub: Any) -> None:
-    from flare_core._commands import SubmitJob
+    from flare_core.commands import SubmitJob
 
     def chunks() -> Iterator[bytes]:
         yield b"PK"

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterable, Iterator
 
 import pytest
 
-from flare_adapters._loop_thread import LoopThread, ThreadedTransport
-from flare_core._commands import Command, GetJobMeta, ListJobs, SubmitJob
-from flare_core._errors import NoConnection
-from flare_core._replies import Ok, Reply
-from flare_ports._transport import ChunkSink, Transport
+from flare_adapters.loop_thread import LoopThread, ThreadedTransport
+from flare_core.commands import Command, GetJobMeta, ListJobs, SubmitJob
+from flare_core.errors import NoConnection
+from flare_core.replies import Ok, Reply
+from flare_ports.transport import ChunkSink, Transport
 
 
 @pytest.fixture

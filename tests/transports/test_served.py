@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flare_core._info import MonitorReturnCode
+from flare_core.info import MonitorReturnCode
 from flare_testing.job_folders import JobFolders
 from flare_testing.server import ServedSystem, serve
 from tests.transports.conftest import FAST_RETRY, factory

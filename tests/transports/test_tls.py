@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from flare_core._errors import NoConnection
+from flare_core.errors import NoConnection
 from tests.transports.conftest import FAST_RETRY, factory
 from tests.transports.servers import ADMIN, VirtualServer, virtual_server
 

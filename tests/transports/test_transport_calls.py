@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from flare_adapters._network import TransferProgress
-from flare_core._errors import (
+from flare_adapters.network import TransferProgress
+from flare_core.errors import (
     AuthenticationError,
     CommandError,
     InvalidArgumentError,

@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
 
-from flare_adapters._loop_thread import LoopThread
+from flare_adapters.loop_thread import LoopThread
 from flare_adapters.session import Session
 from flare_adapters.ws.client import (
     JSON_PROTOCOL,
@@ -24,9 +24,9 @@ from flare_adapters.ws.client import (
     WsTransport,
     ws_transport,
 )
-from flare_core._commands import GetJobMeta, ListJobs
-from flare_core._errors import InternalError, NoConnection, SessionExpired
-from flare_core._replies import Ok
+from flare_core.commands import GetJobMeta, ListJobs
+from flare_core.errors import InternalError, NoConnection, SessionExpired
+from flare_core.replies import Ok
 from flare_testing.job_folders import JobFolders
 from tests.transports.conftest import FAST_RETRY
 from tests.transports.proxy import LoopbackProxy
@@ -211,7 +211,7 @@ def test_a_dead_server_during_a_wait_falls_back_to_sleeping(
     ],
 )
 def test_bad_ws_options_are_invalid_arguments(options: dict[str, Any]) -> None:
-    from flare_core._errors import InvalidArgumentError
+    from flare_core.errors import InvalidArgumentError
 
     with pytest.raises(InvalidArgumentError):
         ws_transport.connect("ws://127.0.0.1:9", user=ADMIN, api_key=ADMIN, study="x", **options)

@@ -26,7 +26,7 @@ from flare_adapters.engines.nvflare.run import MARKER_ENV
 from flare_adapters.http.client import http_transport
 from flare_adapters.server.config import EngineSection, init_workspace
 from flare_adapters.ws.client import ws_transport
-from flare_ports._session_spec import SessionSpec
+from flare_ports.session_spec import SessionSpec
 from flare_testing.job_folders import JobFolders
 from flare_testing.server import ServedSystem, serve
 

@@ -18,10 +18,10 @@ from typing import Any, Final, NoReturn, TypeVar
 
 import click
 
-from flare_adapters._network import TransferProgress
 from flare_adapters.console._exits import ExitCode, exit_code_for
 from flare_adapters.console._output import Output
 from flare_adapters.console._profile import ProfileError, resolve
+from flare_adapters.network import TransferProgress
 from flare_core import Problem
 from flare_ports import SessionSpec, connect
 

@@ -14,7 +14,7 @@ import click
 from flare_adapters.console._app import DefaultGroup, common_options, run_session, state
 from flare_adapters.console._exits import ExitCode
 from flare_adapters.console._output import Output
-from flare_core._lifecycle import monitor_terminal
+from flare_core.lifecycle import monitor_terminal
 from flare_ports import SessionSpec
 
 __all__ = ["COMPLETED", "jobs", "wait_outcome"]

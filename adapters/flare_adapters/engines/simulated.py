@@ -31,11 +31,11 @@ from typing import Any, Protocol
 
 import msgspec
 
-from flare_core._archive import ArchiveView, split_wrapper
-from flare_core._errors import InvalidArgumentError
-from flare_core._lifecycle import JobStatus, is_terminal
-from flare_core._nesting import decode_json
-from flare_core._service.ports import EngineListener, JobLaunch
+from flare_core.archive import ArchiveView, split_wrapper
+from flare_core.errors import InvalidArgumentError
+from flare_core.lifecycle import JobStatus, is_terminal
+from flare_core.nesting import decode_json
+from flare_core.service.ports import EngineListener, JobLaunch
 
 __all__ = ["SimulatedEngine", "TimerClock", "WritableTree", "WritableWorkspaces", "plan_run"]
 

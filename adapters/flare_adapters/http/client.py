@@ -36,8 +36,9 @@ import aiohttp
 import msgspec
 import yarl
 
-from flare_adapters._loop_thread import ThreadedTransport
-from flare_adapters._network import (
+from flare_adapters.http.routes import EVENTS_PATH, LOGIN_PATH, LoginRequest, command_to_request
+from flare_adapters.loop_thread import ThreadedTransport
+from flare_adapters.network import (
     CallerCode,
     ChunkPump,
     NetworkOptions,
@@ -46,13 +47,12 @@ from flare_adapters._network import (
     op_name,
     translating,
 )
-from flare_adapters.http.routes import EVENTS_PATH, LOGIN_PATH, LoginRequest, command_to_request
-from flare_core._commands import Command
-from flare_core._errors import InternalError, InvalidArgumentError, NoConnection
-from flare_core._principal import Grant
-from flare_core._replies import Ok, Problem, Reply
-from flare_core._steps import ANY_JOB
-from flare_ports._transport import ChunkSink
+from flare_core.commands import Command
+from flare_core.errors import InternalError, InvalidArgumentError, NoConnection
+from flare_core.principal import Grant
+from flare_core.replies import Ok, Problem, Reply
+from flare_core.steps import ANY_JOB
+from flare_ports.transport import ChunkSink
 from flare_ports.wire import WireError, json_codec
 
 __all__ = ["AsyncHttpTransport", "HttpTransport", "http_transport", "open_http_transport"]

@@ -1,13 +1,15 @@
 """The OpenAPI 3.1 document of the HTTP API, generated from the route table and the structs.
 
 Nothing here is written by hand per endpoint: paths, parameters and bodies come from
-``routes.ROUTES`` and the commands' msgspec JSON schemas, so the document cannot drift from
-what the server accepts. ``GET /v1/openapi.json`` serves it.
+``routes.ROUTES`` and the commands' msgspec JSON schemas, and each JSON route's success
+response from its command's declared ``result`` type, so the document cannot drift from what
+the server accepts and answers. ``GET /v1/openapi.json`` serves it.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any, Final
 
 import msgspec
@@ -23,32 +25,82 @@ from flare_adapters.http.routes import (
     Route,
 )
 
-__all__ = ["build_openapi"]
+__all__ = ["build_openapi", "success_schema"]
 
 _REF: Final = "#/components/schemas/{name}"
 _ERROR_STATUSES: Final = ("400", "401", "403", "404", "409", "410", "413", "422", "500", "503")
 _ZIP: Final = {"schema": {"type": "string", "contentMediaType": "application/zip"}}
 
 
-def _schemas() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    types: list[Any] = [
-        *(route.command for route in ROUTES),
-        fc.Ok,
-        ProblemDetails,
-        fc.Grant,
-        LoginRequest,
-        fc.JobEvent,
+_FIXED: Final[tuple[Any, ...]] = (fc.Ok, ProblemDetails, fc.Grant, LoginRequest, fc.JobEvent)
+
+
+def _structs(info: msgspec.inspect.Type) -> Iterator[type[msgspec.Struct]]:
+    """Every struct type reachable from a type (fields, items, values, union members)."""
+    if isinstance(info, msgspec.inspect.StructType):
+        yield info.cls
+        for f in info.fields:
+            yield from _structs(f.type)
+    elif isinstance(info, msgspec.inspect.UnionType):
+        for member in info.types:
+            yield from _structs(member)
+    elif isinstance(info, msgspec.inspect.DictType):
+        yield from _structs(info.value_type)
+    elif isinstance(info, msgspec.inspect.ListType):
+        yield from _structs(info.item_type)
+    elif isinstance(info, msgspec.inspect.Metadata):
+        yield from _structs(info.type)
+
+
+def _open_objects(types: list[Any], components: dict[str, dict[str, Any]]) -> None:
+    """Say in each result struct's schema what its unnamed keys hold (its ``extra``)."""
+    for info in msgspec.inspect.multi_type_info(types):
+        for struct in _structs(info):
+            extra = getattr(struct, "extra", None)
+            schema = components.get(struct.__name__)
+            if extra is None or schema is None:
+                continue
+            if extra is Any:
+                schema["additionalProperties"] = True
+            else:
+                schema["additionalProperties"] = {"$ref": _REF.format(name=extra.__name__)}
+
+
+def _schemas() -> tuple[dict[str, Any], dict[type[fc.Command], Any], dict[str, dict[str, Any]]]:
+    """The fixed types' refs by name, each command's result schema, and the components."""
+    results = [route.command.result for route in ROUTES]
+    # The types a result struct's unnamed keys hold (``SiteStatus``) need components too.
+    extras = [
+        extra
+        for info in msgspec.inspect.multi_type_info(results)
+        for struct in _structs(info)
+        if isinstance(extra := getattr(struct, "extra", None), type)
     ]
+    types: list[Any] = [*(route.command for route in ROUTES), *_FIXED, *results, *extras]
     refs, components = msgspec.json.schema_components(types, ref_template=_REF)
-    by_name = {t.__name__: ref for t, ref in zip(types, refs, strict=True)}
-    return by_name, components
+    _open_objects(results, components)
+    commands = len(ROUTES)
+    by_name = {t.__name__: ref for t, ref in zip(_FIXED, refs[commands:], strict=False)}
+    result_refs = refs[commands + len(_FIXED) : commands + len(_FIXED) + len(results)]
+    by_command = {route.command: ref for route, ref in zip(ROUTES, result_refs, strict=True)}
+    return by_name, by_command, components
+
+
+def success_schema(value: Any) -> dict[str, Any]:
+    """The JSON schema of an ``Ok`` reply whose ``value`` has the schema ``value``."""
+    return {
+        "type": "object",
+        "title": "Ok",
+        "properties": {"kind": {"enum": ["ok"]}, "value": value},
+        "required": ["kind", "value"],
+    }
 
 
 def _problem_responses() -> dict[str, Any]:
     return {status: {"$ref": "#/components/responses/Problem"} for status in _ERROR_STATUSES}
 
 
-def _operation(route: Route, schema: dict[str, Any]) -> dict[str, Any]:
+def _operation(route: Route, schema: dict[str, Any], result: Any) -> dict[str, Any]:
     properties: dict[str, Any] = schema.get("properties", {})
     required = set(schema.get("required", ()))
     parameters: list[dict[str, Any]] = [
@@ -105,7 +157,7 @@ def _operation(route: Route, schema: dict[str, Any]) -> dict[str, Any]:
     else:
         ok = {
             "description": "The command's result.",
-            "content": {"application/json": {"schema": {"$ref": _REF.format(name="Ok")}}},
+            "content": {"application/json": {"schema": success_schema(result)}},
         }
     operation["responses"] = {"200": ok, **_problem_responses()}
     return operation
@@ -120,11 +172,12 @@ def build_openapi(*, version: str = "0.1.0") -> dict[str, Any]:
     Returns:
         The document as a JSON-able dict (a fresh copy on every call).
     """
-    refs, components = _schemas()
+    refs, results, components = _schemas()
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         schema = copy.deepcopy(components[route.command.__name__])
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schema)
+        operation = _operation(route, schema, results[route.command])
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
     paths.setdefault(LOGIN_PATH, {})["post"] = {
         "operationId": "login",
         "summary": "Log in: bind a new session to one study and get a bearer token.",

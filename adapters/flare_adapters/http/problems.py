@@ -18,7 +18,7 @@ from typing import Final
 import msgspec
 
 import flare_core as fc
-from flare_core._replies import ProblemAttr
+from flare_core.replies import ProblemAttr
 from flare_ports.wire import http_status_for
 
 __all__ = [

@@ -35,8 +35,8 @@ from urllib.parse import quote
 import msgspec
 
 import flare_core as fc
-from flare_core._errors import InvalidArgumentError
-from flare_core._nesting import decode_json
+from flare_core.errors import InvalidArgumentError
+from flare_core.nesting import decode_json
 
 __all__ = [
     "API_PREFIX",

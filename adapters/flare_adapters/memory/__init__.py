@@ -7,7 +7,6 @@ complete FL system - ``AdminService`` over these adapters and the simulated engi
 
 from flare_adapters.memory.blobs import MemoryBlobStore
 from flare_adapters.memory.clock import VirtualClock
-from flare_adapters.memory.files import MemoryFileTree, MemoryWorkspaces
 from flare_adapters.memory.ids import RandomIds, SeededIds
 from flare_adapters.memory.stores import (
     MemoryJobStore,
@@ -17,6 +16,7 @@ from flare_adapters.memory.stores import (
     MemoryTokenStore,
 )
 from flare_adapters.memory.system import MemorySystem, build_memory_service, build_memory_system
+from flare_adapters.memory.workspaces import MemoryFileTree, MemoryWorkspaces
 
 __all__ = [
     "MemoryBlobStore",

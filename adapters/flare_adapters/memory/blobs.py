@@ -7,8 +7,8 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from flare_adapters.zipsafe import CHUNK_SIZE, DEFAULT_LIMITS, UnsafeZipError, ZipLimits, open_zip
-from flare_core._archive import ArchiveView
-from flare_core._errors import InvalidJobDefinition
+from flare_core.archive import ArchiveView
+from flare_core.errors import InvalidJobDefinition
 
 __all__ = ["MemoryBlobStore", "zip_view"]
 

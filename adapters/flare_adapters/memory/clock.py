@@ -11,7 +11,7 @@ import itertools
 import threading
 from collections.abc import Callable
 
-from flare_core._errors import InvalidArgumentError
+from flare_core.errors import InvalidArgumentError
 
 __all__ = ["DEFAULT_EPOCH", "VirtualClock"]
 

@@ -15,9 +15,9 @@ from typing import Any
 from flare_adapters.inprocess import session_options
 from flare_adapters.memory.transport import MemoryTransport, SteppingClock
 from flare_adapters.session import AsyncSession, Session
-from flare_core._connect import register_transport
-from flare_core._errors import InvalidArgumentError, NoConnection
-from flare_ports._backend import Backend
+from flare_core.errors import InvalidArgumentError, NoConnection
+from flare_core.transports import register_transport
+from flare_ports.backend import Backend
 
 __all__ = [
     "SCHEME",
@@ -37,7 +37,7 @@ _systems: dict[str, tuple[Backend, SteppingClock]] = {}
 def register_memory_system(name: str, backend: Backend, clock: SteppingClock) -> Callable[[], None]:
     """Make ``memory://<name>`` reach ``backend`` (replacing an earlier system of that name).
 
-    Also registers the ``memory`` scheme with ``flare_core.connect``, so no installed entry
+    Also registers the ``memory`` scheme with ``flare_ports.connect``, so no installed entry
     point is needed.
 
     Returns:
@@ -86,7 +86,7 @@ def resolve_memory_system(url: str) -> tuple[Backend, SteppingClock]:
 
 
 class MemoryTransportFactory:
-    """The ``memory`` transport factory (``flare_core._connect.TransportFactory``)."""
+    """The ``memory`` transport factory (``flare_core.transports.TransportFactory``)."""
 
     def connect(
         self, url: str, *, user: str, api_key: str | None, study: str, **options: Any

@@ -15,11 +15,11 @@ from typing import Any
 
 import msgspec
 
-from flare_core._lifecycle import is_terminal
-from flare_core._listing import normalize_study
-from flare_core._service.ports import SessionRecord
-from flare_core._studies import StudyRegistry
-from flare_core._tokens import TokenRecord, TokenScope
+from flare_core.lifecycle import is_terminal
+from flare_core.listing import normalize_study
+from flare_core.service.ports import SessionRecord
+from flare_core.studies import StudyRegistry
+from flare_core.tokens import TokenRecord, TokenScope
 
 __all__ = [
     "MemoryJobStore",

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.blobs import MemoryBlobStore
 from flare_adapters.memory.clock import VirtualClock
-from flare_adapters.memory.files import MemoryWorkspaces
 from flare_adapters.memory.ids import RandomIds, SeededIds
 from flare_adapters.memory.stores import (
     MemoryJobStore,
@@ -21,10 +20,11 @@ from flare_adapters.memory.stores import (
     MemoryStudyStore,
     MemoryTokenStore,
 )
+from flare_adapters.memory.workspaces import MemoryWorkspaces
 from flare_adapters.zipsafe import ZipPacker
-from flare_core._policy import DEFAULT_POLICY, Policy
-from flare_core._service import AdminService, ServiceConfig, ServicePorts, UserConfig
-from flare_core._service._credentials import hash_api_key
+from flare_core.policy import DEFAULT_POLICY, Policy
+from flare_core.service import AdminService, ServiceConfig, ServicePorts, UserConfig, hash_api_key
+from flare_ports import IdSource
 
 __all__ = [
     "DEFAULT_SITES",
@@ -98,6 +98,7 @@ def build_memory_system(
     version: str = "0.1.0",
     seed: int | None = None,
     max_running_jobs: int | None = None,
+    ids: IdSource | None = None,
 ) -> MemorySystem:
     """Build and start an in-memory FL system.
 
@@ -115,12 +116,15 @@ def build_memory_system(
         version: the version the server (and sites) report.
         seed: when given, job ids and secrets come from a seeded sequence (reproducible).
         max_running_jobs: how many jobs may be dispatched or running at once (None: any).
+        ids: the job-id and secret source itself (wins over ``seed``), e.g. ids that sort in
+            creation order, so that two systems list id-named things alike.
 
     Returns:
         The wired system.
     """
     clock = clock or VirtualClock()
-    ids = RandomIds() if seed is None else SeededIds(seed)
+    if ids is None:
+        ids = RandomIds() if seed is None else SeededIds(seed)
     accounts = [
         UserConfig(
             name=name,

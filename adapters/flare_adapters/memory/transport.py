@@ -19,13 +19,13 @@ from collections.abc import AsyncIterable, Iterable
 from typing import Literal, Protocol
 
 from flare_adapters.inprocess import InProcessCalls, exchange
-from flare_core._commands import Command
-from flare_core._errors import NoConnection
-from flare_core._events import JobEvent
-from flare_core._replies import Problem, Reply
-from flare_core._steps import ANY_JOB
-from flare_ports._backend import Backend
-from flare_ports._transport import ChunkSink
+from flare_adapters.ws.protocol import WakeRule
+from flare_core.commands import Command
+from flare_core.errors import NoConnection
+from flare_core.events import JobEvent
+from flare_core.replies import Problem, Reply
+from flare_ports.backend import Backend
+from flare_ports.transport import ChunkSink
 
 __all__ = ["FaultPoint", "MemoryTransport", "SteppingClock"]
 
@@ -79,7 +79,8 @@ class MemoryTransport(InProcessCalls):
         self._clock = clock
         self._lock = threading.Lock()
         self._faults: deque[FaultPoint] = deque()
-        self._changed: set[str] = set()
+        # The network clients' rule for what wakes a sleeper; this transport hears every event.
+        self._wake = WakeRule(every_job=True)
         self._closed = False
         self._token = backend.login(user, api_key, study).token
         self._unsubscribe = backend.subscribe(self._on_event)
@@ -176,30 +177,25 @@ class MemoryTransport(InProcessCalls):
 
     def _on_event(self, event: JobEvent) -> None:
         with self._lock:
-            self._changed.add(event.job_id)
+            self._wake.heard(event.job_id)
 
     def _consume(self, job_id: str) -> bool:
         with self._lock:
-            if job_id == ANY_JOB and self._changed:
-                self._changed.clear()
-                return True
-            if job_id in self._changed:
-                self._changed.discard(job_id)
-                return True
-            return False
+            return self._wake.news(job_id)
 
-    def _take_fault(self) -> FaultPoint | None:
+    def _take_fault(self, command: Command) -> FaultPoint | None:
         with self._lock:
             if self._closed:
                 raise NoConnection("transport is closed")
-            # Events seen before this call are reflected in its reply.
-            self._changed.clear()
+            # Events heard before a command about a job are reflected in its reply.
+            job_id = getattr(command, "job_id", None)
+            self._wake.asked(job_id if isinstance(job_id, str) else None)
             return self._faults.popleft() if self._faults else None
 
     def _exchange(
         self, command: Command, upload: Iterable[bytes] | None, sink: ChunkSink | None
     ) -> Reply:
-        fault = self._take_fault()
+        fault = self._take_fault(command)
         if fault == "before":
             raise NoConnection("cannot connect to server: injected connection failure")
         reply = exchange(self._backend, self._token, command, upload, sink)

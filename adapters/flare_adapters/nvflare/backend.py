@@ -24,13 +24,13 @@ from flare_adapters.nvflare.pool import Pool, SessionOpener, Slot, monotonic, op
 from flare_adapters.nvflare.transfers import TransferArea
 from flare_adapters.nvflare.watcher import JobWatcher
 from flare_core import Gauges
-from flare_core._commands import Command, Logout, SubmitJob
-from flare_core._errors import AuthenticationError, InvalidArgumentError, SessionExpired
-from flare_core._events import JobEvent
-from flare_core._principal import Grant, Principal
-from flare_core._replies import Ok, Problem, Reply
-from flare_core._service._credentials import BAD_CREDENTIALS, require_api_key, verify_api_key
-from flare_core._studies import check_session_study
+from flare_core.commands import Command, Logout, SubmitJob
+from flare_core.errors import AuthenticationError, InvalidArgumentError, SessionExpired
+from flare_core.events import JobEvent
+from flare_core.principal import Grant, Principal
+from flare_core.replies import Ok, Problem, Reply
+from flare_core.service import BAD_CREDENTIALS, require_api_key, verify_api_key
+from flare_core.studies import check_session_study
 
 __all__ = ["NVFlareBackend", "NVFlareConfig"]
 

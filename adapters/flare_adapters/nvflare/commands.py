@@ -24,9 +24,9 @@ from flare_adapters.nvflare.replies import (
     status_by_site,
 )
 from flare_adapters.nvflare.transfers import TransferArea
-from flare_core import _commands as c
-from flare_core._errors import InternalError, JobNotDone
-from flare_core._principal import Principal
+from flare_core import commands as c
+from flare_core.errors import InternalError, JobNotDone
+from flare_core.principal import Principal
 
 __all__ = ["HANDLERS", "CallContext", "Handler", "submit_job"]
 

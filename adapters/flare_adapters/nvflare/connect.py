@@ -19,7 +19,7 @@ from flare_adapters.inprocess import LocalTransport, session_options
 from flare_adapters.nvflare.backend import NVFlareBackend, NVFlareConfig
 from flare_adapters.nvflare.kits import KitUser
 from flare_adapters.session import AsyncSession, Session
-from flare_core._errors import AuthenticationError, InvalidArgumentError
+from flare_core.errors import AuthenticationError, InvalidArgumentError
 
 __all__ = ["SCHEME", "NVFlareTransportFactory", "close_backends", "nvflare_transport"]
 
@@ -80,7 +80,7 @@ def close_backends() -> None:
 
 
 class NVFlareTransportFactory:
-    """The ``nvflare`` transport factory (``flare_core._connect.TransportFactory``)."""
+    """The ``nvflare`` transport factory (``flare_core.transports.TransportFactory``)."""
 
     def connect(
         self, url: str, *, user: str, api_key: str | None, study: str, **options: Any

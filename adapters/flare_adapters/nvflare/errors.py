@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import inspect
 
-from flare_core import _errors as ours
-from flare_core._errors import (
+from flare_core import errors as ours
+from flare_core.errors import (
     CommandError,
     InternalError,
     InvalidArgumentError,

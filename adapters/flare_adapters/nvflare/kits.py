@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from flare_core._errors import InvalidArgumentError
+from flare_core.errors import InvalidArgumentError
 
 __all__ = ["KitIdentity", "KitUser", "kit_identity"]
 

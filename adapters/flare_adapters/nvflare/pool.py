@@ -23,7 +23,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol, TypeVar
 
 from flare_adapters.nvflare.kits import KitUser
-from flare_core._errors import NoConnection
+from flare_core.errors import NoConnection
 
 __all__ = ["Pool", "SessionOpener", "Slot", "open_nvflare_session"]
 

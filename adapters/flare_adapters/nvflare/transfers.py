@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flare_adapters.zipsafe import CHUNK_SIZE, UnsafeZipError, ZipLimits, open_zip, stream_zip
-from flare_core._archive import split_wrapper
-from flare_core._errors import InvalidJobDefinition, JobNotFound
+from flare_core.archive import split_wrapper
+from flare_core.errors import InvalidJobDefinition, JobNotFound
 
 __all__ = ["TransferArea"]
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from flare_adapters.nvflare.pool import Slot
-from flare_core._events import JobEvent
+from flare_core.events import JobEvent
 
 __all__ = ["JobWatcher"]
 

@@ -22,7 +22,7 @@ import asyncio
 import functools
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
@@ -63,8 +63,9 @@ from flare_adapters.server.observe import (
 from flare_adapters.server.settings import ServerSettings
 from flare_adapters.server.uploads import UploadTooLarge, spool_stream, upload_reply
 from flare_adapters.server.ws import websocket_handler
-from flare_core._errors import AuthenticationError, InvalidArgumentError
-from flare_core._nesting import decode_json
+from flare_adapters.serving import serve_command
+from flare_core.errors import AuthenticationError, InvalidArgumentError
+from flare_core.nesting import decode_json
 from flare_ports import Backend
 
 __all__ = ["build_app", "exception_response", "problem_response", "reply_response"]
@@ -224,16 +225,19 @@ def _command_handler(route: Route) -> Callable[[web.Request], Awaitable[web.Stre
             route, request.match_info, request.query.items(), body, request.headers
         )
         app = request.app
-        backend = app[BACKEND]
-        if isinstance(command, fc.Logout):
-            await run_sync(app, backend.logout, caller.token)
-            return reply_response(fc.Ok(value=None))
         if route.transfer == "upload":
             return await _upload(request, caller, command)
-        reply = await run_sync(app, backend.handle, caller.principal, command)
-        if route.transfer == "download" and isinstance(reply, fc.Ok):
-            return await _download(request, caller, command, reply)
-        return reply_response(reply)
+        served = await run_sync(
+            app,
+            serve_command,
+            app[BACKEND],
+            caller.token,
+            command,
+            principal=caller.principal,
+        )
+        if served.open_download is not None:
+            return await _download(request, command, served.open_download)
+        return reply_response(served.reply)
 
     handler.__name__ = f"handle_{route.op}"
     return handler
@@ -263,11 +267,11 @@ async def _upload(request: web.Request, caller: Caller, command: fc.Command) -> 
 
 
 async def _download(
-    request: web.Request, caller: Caller, command: fc.Command, reply: fc.Ok
+    request: web.Request, command: fc.Command, open_download: Callable[[], Iterator[bytes]]
 ) -> web.StreamResponse:
     app = request.app
     try:
-        stream = await open_archive(app, caller.principal, reply)
+        stream = await open_archive(app, open_download)
     except Exception as exc:
         return exception_response(exc)
     name = str(getattr(command, "job_id", "download"))

@@ -26,11 +26,15 @@ import msgspec
 
 from flare_adapters.server.settings import ServerSettings
 from flare_adapters.sqlite.blobs import fsync_dir
-from flare_core._errors import InvalidArgumentError
-from flare_core._policy import DEFAULT_POLICY, PolicyError, parse_policy
-from flare_core._service._config import ServiceConfig, UserConfig
-from flare_core._service._credentials import DEFAULT_SCRYPT_N, hash_generated_key
-from flare_core._validation import check_site_name
+from flare_core.errors import InvalidArgumentError
+from flare_core.policy import DEFAULT_POLICY, PolicyError, parse_policy
+from flare_core.service import (
+    DEFAULT_SCRYPT_N,
+    ServiceConfig,
+    UserConfig,
+    hash_generated_key,
+)
+from flare_core.validation import check_site_name
 
 __all__ = [
     "CONFIG_FILE",

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 
-import flare_core as fc
-from flare_adapters.server.context import BACKEND, run_sync
+from flare_adapters.server.context import run_sync
 
-__all__ = ["ArchiveStream", "download_id_of", "open_archive"]
-
-
-def download_id_of(reply: fc.Ok) -> str:
-    """The download id a download command's ``Ok`` carries.
-
-    Raises:
-        InternalError: the backend answered something else.
-    """
-    value = reply.value
-    if isinstance(value, dict) and isinstance(value.get("download_id"), str):
-        return str(value["download_id"])
-    raise fc.InternalError("server internal error: download not prepared")
+__all__ = ["ArchiveStream", "open_archive"]
 
 
 def _next(chunks: Iterator[bytes]) -> bytes | None:
@@ -64,13 +51,14 @@ class ArchiveStream:
 
 
 async def open_archive(
-    app: web.Application, principal: fc.Principal, reply: fc.Ok
+    app: web.Application, open_download: Callable[[], Iterator[bytes]]
 ) -> ArchiveStream:
-    """Open the archive a successful download command prepared.
+    """Open the archive a successful download command prepared (``Served.open_download``,
+    run in the thread pool).
 
     Raises:
         JobNotFound: unknown or already consumed download id.
         InternalError: the reply carries no download id.
     """
-    chunks = await run_sync(app, app[BACKEND].open_download, principal, download_id_of(reply))
+    chunks = await run_sync(app, open_download)
     return ArchiveStream(app, chunks)

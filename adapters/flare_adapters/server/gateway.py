@@ -24,7 +24,7 @@ from flare_adapters.server.config import (
     load_config,
 )
 from flare_adapters.server.runtime import listen, urls
-from flare_core._errors import InvalidArgumentError
+from flare_core.errors import InvalidArgumentError
 
 __all__ = ["RunningGateway", "gateway_backend", "run_gateway"]
 

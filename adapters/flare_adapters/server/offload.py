@@ -9,9 +9,13 @@ and of its bounded reply (at most ``MAX_OUTPUT_BYTES``).
 
 One worker, started on first use (most servers never run a shell command), serves one call at
 a time: with the event loop it makes two busy processes, which is what the machines the
-server targets have cores for. A call that cannot be pickled runs in the calling thread, as
-it did before. The worker leaves when the server's process goes, however it goes (a SIGKILL
-included): it watches its parent.
+server targets have cores for. Workers fork from multiprocessing's fork server, which has
+the shell's modules loaded: forking the server itself is unsafe (its threads may hold locks)
+and a spawned interpreter takes seconds to import them on a loaded machine, which the first
+shell command would wait out. The fork server starts once per process, so the servers of a
+test run share it. A call that cannot be pickled runs in the calling thread, as it did
+before. The worker leaves when the server's process goes, however it goes (a SIGKILL
+included): it watches the server's pid.
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ T = TypeVar("T")
 
 logger = logging.getLogger("flare_adapters.server")
 
-_PARENT_POLL: Final = 1.0
+_SERVER_POLL: Final = 1.0
 """Seconds between the worker's checks that the server process still exists."""
+
+_PRELOAD: Final = ("flare_core.shell", "flare_adapters.disk_workspaces", __name__)
+"""What the fork server imports once, so a worker forked from it runs its first call at once."""
 
 
 class ProcessOffload:
@@ -90,10 +97,8 @@ class ProcessOffload:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
                     max_workers=1,
-                    # spawn: forking a process that runs threads (the loop, the timers, the
-                    # executor) can copy a lock another thread holds.
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_watch_parent,
+                    mp_context=_context(),
+                    initializer=_watch_server,
                     initargs=(os.getpid(),),
                 )
             return self._pool
@@ -105,19 +110,41 @@ class ProcessOffload:
         pool.shutdown(wait=True, cancel_futures=True)  # quick: its worker is dead
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    context = multiprocessing.get_context("forkserver")
+    # Effective only before this process's fork server starts; later calls change nothing.
+    context.set_forkserver_preload(list(_PRELOAD))
+    return context
+
+
 def _call(payload: bytes) -> Any:
     """In the worker: unpickle the call and run it."""
     work: Callable[[], Any] = pickle.loads(payload)
     return work()
 
 
-def _watch_parent(parent: int) -> None:
-    """In the worker: exit once the server process is gone (a SIGKILL closes no pipe in time
-    for a worker blocked in a read, and an orphan must not outlive its server)."""
+def _watch_server(server: int) -> None:
+    """In the worker: exit once the server process is gone, however it went. A SIGKILL may
+    leave the worker's pipes open (the fork server and the worker hold each other's), and an
+    orphan must not outlive its server; a killed server not yet reaped counts as gone."""
 
     def watch() -> None:
-        while os.getppid() == parent:
-            threading.Event().wait(_PARENT_POLL)
+        while _running(server):
+            threading.Event().wait(_SERVER_POLL)
         os._exit(0)
 
-    threading.Thread(target=watch, name="offload-parent-watch", daemon=True).start()
+    threading.Thread(target=watch, name="offload-server-watch", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process took the number: ours is gone
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b") ", 1)[1][:1] != b"Z"
+    except OSError:  # no procfs: the signal probe is all there is
+        return True

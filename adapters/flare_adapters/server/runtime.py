@@ -22,7 +22,7 @@ from importlib import metadata
 import msgspec
 from aiohttp import web
 
-from flare_adapters.disk_files import DiskWorkspaces
+from flare_adapters.disk_workspaces import DiskWorkspaces
 from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.ids import RandomIds
 from flare_adapters.server.app import build_app
@@ -48,11 +48,11 @@ from flare_adapters.sqlite.stores import (
     SqliteTokenStore,
 )
 from flare_adapters.zipsafe import ZipPacker
-from flare_core._errors import InvalidArgumentError
-from flare_core._lifecycle import is_terminal
-from flare_core._service import AdminService, ServicePorts
-from flare_core._service.ports import Engine
-from flare_ports._backend import Backend
+from flare_core.errors import InvalidArgumentError
+from flare_core.lifecycle import is_terminal
+from flare_core.service import AdminService, ServicePorts
+from flare_core.service.ports import Engine
+from flare_ports.backend import Backend
 
 __all__ = [
     "RunningServer",

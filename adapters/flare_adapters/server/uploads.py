@@ -22,7 +22,7 @@ from aiohttp import web
 import flare_core as fc
 from flare_adapters.server.context import BACKEND, SETTINGS, run_sync
 from flare_adapters.zipsafe import CHUNK_SIZE, UnsafeZipError, ZipLimits, open_zip
-from flare_core._errors import InvalidJobDefinition
+from flare_core.errors import InvalidJobDefinition
 
 __all__ = ["Spool", "UploadTooLarge", "check_archive", "spool_stream", "upload_reply"]
 

@@ -1,58 +1,11 @@
-"""The WebSocket protocol at ``/v1/ws``: many correlated requests, pushed job events, chunks.
+"""The server end of the WebSocket protocol at ``/v1/ws`` (``docs/protocol.md``).
 
-Handshake
-    ``GET /v1/ws`` upgraded to WebSocket. Subprotocols (``Sec-WebSocket-Protocol``):
-    ``flare-core.v1.json`` (every frame is a JSON text frame; ``bytes`` fields are base64) or
-    ``flare-core.v1.msgpack`` (every frame is a msgpack binary frame; ``bytes`` are raw). No
-    subprotocol means JSON. ``Authorization: Bearer <token>`` authenticates the connection at the
-    handshake (an invalid token is refused with 401 before the upgrade); without it the client
-    must first send a ``login`` frame.
-
-Client -> server frames (maps; ``id`` is an integer >= 0 the client chooses, unique among its
-requests in flight; unknown keys are ignored):
-
-    {"id", "op": "login", "user", "api_key", "study"}  -> reply Ok({token, idle_timeout, principal})
-    {"id", "op": "call", "command": {<command, with its "op" tag>}}  -> reply
-    {"id", "op": "upload_start", "command": {<submit_job>}}  -> {"id", "op": "ack", "n": window}
-    {"id", "op": "chunk", "data": <bytes>}        one piece of the upload's zip; -> ack n=1
-    {"id", "op": "upload_end"}                    -> reply (the backend's answer to the submit)
-    {"id", "op": "download", "command": {<download_job_result|download_job_components>},
-     "window": n}                                 -> chunk frames, then the reply
-    {"id", "op": "ack", "n": k}                   k more download chunk frames may be sent
-    {"id", "op": "cancel"}                        abandon request ``id``: reply code "cancelled"
-    {"id", "op": "subscribe", "job_id": str|null} push events of one job (null: every job of
-                                                  the session's study) -> reply Ok(null)
-    {"id", "op": "unsubscribe", "job_id": str|null}  -> reply Ok(null)
-
-Server -> client frames:
-
-    {"id", "reply": {"kind": "ok", "value": ...} | {"kind": "problem", "code", ...}}
-        the final answer to request ``id`` (a ``flare_core.Reply``);
-    {"id", "op": "chunk", "data": <bytes>}   a piece of download ``id``'s zip, in order; the
-                                             reply Ok({"bytes": total}) ends the stream;
-    {"id", "op": "ack", "n": k}              the upload ``id`` may send k more chunks;
-    {"event": {"job_id", "study", "status"}} a subscribed job changed status (a hint: events
-                                             are dropped, oldest first, past a backlog bound).
-
-Flow control is by credit in both directions: a sender may have at most ``window`` chunk frames
-unacknowledged. Uploads: the server grants ``ServerSettings.ws_window`` at ``upload_start`` and
-acks each chunk once it is on disk; it reads one frame at a time, so a client that ignores the
-credit is simply slowed down by TCP. Downloads: the server sends at most ``window`` chunks (the
-request's, default ``ws_window``) beyond the client's acks, and waits. Every call
-re-authenticates the session (refreshing its idle timer), so an idle-expired session answers
-``session_expired`` problems; ``call`` with ``logout`` ends the session.
-
-Limits: frames larger than ``ws_max_frame_bytes`` close the connection with 1009; more than
-``ws_max_in_flight`` concurrent requests are answered ``too_many_requests``; a connection holds at
-most ``ws_max_subscriptions`` subscriptions of job ids up to 64 characters; uploads are bounded
-by ``max_upload_bytes`` and the zipsafe checks, as over HTTP. Keepalive: the server pings every
-``ws_heartbeat`` seconds and closes a connection whose pong does not come back.
-
-Close codes: 1000 normal; 1001 server shutting down; 1003 a text frame on the msgpack
-subprotocol or a binary frame on the JSON one; 1007 a frame that does not decode as a request
-map with an integer ``id`` and a string ``op``; 1008 a request ``id`` reused while in flight;
-1009 frame too large; 1011 unexpected server error. A failed request never closes the
-connection: it gets a problem reply, and other requests continue.
+One ``_Connection`` per socket: a receive loop decoding ``ClientFrame`` s, a task per request
+in flight, upload spools fed by chunk frames, download senders held back by their ``Credit``,
+and an event pump for the connection's subscriptions. The frames, op names, subprotocols,
+close codes and credit rule are those of ``flare_adapters.ws.protocol``, shared with the
+client; a request's trip to the backend is ``flare_adapters.serving.serve_command``, shared
+with the HTTP routes and the in-process transports.
 """
 
 from __future__ import annotations
@@ -61,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, Final, Literal
+from typing import Any
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -81,7 +34,28 @@ from flare_adapters.server.context import (
 from flare_adapters.server.downloads import open_archive
 from flare_adapters.server.settings import WS_MAX_JOB_ID_CHARS
 from flare_adapters.server.uploads import Spool, upload_reply
-from flare_core._errors import AuthenticationError, InvalidArgumentError
+from flare_adapters.serving import Served, serve_command
+from flare_adapters.ws.protocol import (
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_INVALID_PAYLOAD,
+    CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TOO_BIG,
+    CLOSE_UNSUPPORTED_DATA,
+    JSON_PROTOCOL,
+    MSGPACK_PROTOCOL,
+    REQUEST_OPS,
+    SUBPROTOCOLS,
+    AckFrame,
+    ChunkFrame,
+    ClientFrame,
+    Credit,
+    EventFrame,
+    FrameCodec,
+    ReplyFrame,
+)
+from flare_core.errors import AuthenticationError, InvalidArgumentError
 from flare_ports.wire import Codec, WireError, json_codec, msgpack_codec
 
 __all__ = [
@@ -104,82 +78,26 @@ __all__ = [
 
 logger = logging.getLogger("flare_adapters.server.ws")
 
-JSON_PROTOCOL: Final = "flare-core.v1.json"
-MSGPACK_PROTOCOL: Final = "flare-core.v1.msgpack"
-
-CLOSE_NORMAL: Final = 1000
-CLOSE_GOING_AWAY: Final = 1001
-CLOSE_UNSUPPORTED_DATA: Final = 1003
-CLOSE_INVALID_PAYLOAD: Final = 1007
-CLOSE_POLICY_VIOLATION: Final = 1008
-CLOSE_TOO_BIG: Final = 1009
-CLOSE_INTERNAL_ERROR: Final = 1011
-
-
-class ClientFrame(msgspec.Struct, kw_only=True):
-    """Any frame a client sends (fields unused by its ``op`` keep their defaults)."""
-
-    id: int
-    op: str
-    command: msgspec.Raw = msgspec.Raw()
-    data: bytes = b""
-    n: int = 0
-    window: int = 0
-    job_id: str | None = None
-    user: str = ""
-    api_key: str | None = None
-    study: str = "default"
-
-
-class ReplyFrame(msgspec.Struct, kw_only=True):
-    """The final answer to request ``id``."""
-
-    id: int
-    reply: fc.Ok | fc.Problem
-
-
-class ChunkFrame(msgspec.Struct, kw_only=True):
-    """A piece of an archive (download from the server, upload from the client)."""
-
-    id: int
-    op: Literal["chunk"] = "chunk"
-    data: bytes
-
-
-class AckFrame(msgspec.Struct, kw_only=True):
-    """Credit: ``n`` more chunk frames of transfer ``id`` may be sent."""
-
-    id: int
-    op: Literal["ack"] = "ack"
-    n: int
-
-
-class EventFrame(msgspec.Struct, kw_only=True):
-    """A pushed job event."""
-
-    event: fc.JobEvent
-
 
 def _cancelled() -> fc.Problem:
     return protocol_problem("cancelled", "request cancelled by the client")
 
 
-class _Credit:
-    """A download's send window: ``take`` waits while the client has no credit left."""
+class _SendWindow:
+    """A download's ``Credit``, awaitable: ``take`` waits while the client has none left."""
 
     def __init__(self, window: int) -> None:
-        self._n = window
+        self._credit = Credit(window)
         self._changed = asyncio.Event()
 
     def grant(self, n: int) -> None:
-        self._n += max(0, n)
+        self._credit.grant(n)
         self._changed.set()
 
     async def take(self) -> None:
-        while self._n <= 0:
+        while not self._credit.spend():
             self._changed.clear()
             await self._changed.wait()
-        self._n -= 1
 
 
 class _Upload:
@@ -190,22 +108,20 @@ class _Upload:
 
 
 class _Connection:
-    """One WebSocket connection's protocol state (see the module docstring)."""
+    """One WebSocket connection's protocol state (the server end of ``docs/protocol.md``)."""
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
         self.app = request.app
         self.settings = self.app[SETTINGS]
         self.ws = ws
-        self.binary = ws.ws_protocol == MSGPACK_PROTOCOL
+        self.frames = FrameCodec.for_subprotocol(ws.ws_protocol)
+        self.binary = not self.frames.text
         self.codec: Codec = msgpack_codec if self.binary else json_codec
-        module: Any = msgspec.msgpack if self.binary else msgspec.json
-        self._decode_frame: Callable[[bytes], ClientFrame] = module.Decoder(ClientFrame).decode
-        self._encode: Callable[[Any], bytes] = module.Encoder().encode
         self.caller = caller_of(request)
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.uploads: dict[int, _Upload] = {}
         self.failed_uploads: set[int] = set()
-        self.credits: dict[int, _Credit] = {}
+        self.credits: dict[int, _SendWindow] = {}
         self.subscriptions: set[str | None] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._events: asyncio.Queue[fc.JobEvent] = asyncio.Queue()
@@ -217,7 +133,7 @@ class _Connection:
 
     async def send(self, frame: msgspec.Struct) -> None:
         """Send one frame (serialised: frames never interleave)."""
-        data = self._encode(frame)
+        data = self.frames.encode(frame)
         async with self._send_lock:
             if self.ws.closed:
                 return
@@ -254,7 +170,7 @@ class _Connection:
                 else:
                     break  # ERROR (e.g. frame too large: aiohttp already closed with 1009)
                 try:
-                    frame = self._decode_frame(data)
+                    frame = self.frames.decode_client(data)
                 except RecursionError:  # unknown keys are skipped, but still parsed
                     await self.close(CLOSE_INVALID_PAYLOAD, "malformed frame: nested too deep")
                     break
@@ -310,7 +226,7 @@ class _Connection:
             await self._cancel(frame.id)
         elif op == "upload_end":
             await self._upload_end(frame.id)
-        elif op in ("login", "call", "upload_start", "download", "subscribe", "unsubscribe"):
+        elif op in REQUEST_OPS:
             if self._busy(frame.id):
                 await self.close(CLOSE_POLICY_VIOLATION, f"request id {frame.id} is in flight")
                 return
@@ -408,23 +324,31 @@ class _Connection:
             return
         if command.transfer is not None:
             raise InvalidArgumentError(f"use the {command.transfer} ops for this command")
+        served = await self._serve(caller, command)
         if isinstance(command, fc.Logout):
-            await run_sync(self.app, backend.logout, caller.token)
             self.caller = None
-            await self.reply(frame.id, fc.Ok(value=None))
-            return
-        reply = await run_sync(self.app, backend.handle, caller.principal, command)
-        await self.reply(frame.id, reply)
+        await self.reply(frame.id, served.reply)
+
+    async def _serve(self, caller: Caller, command: fc.Command) -> Served:
+        # Authenticated already (``authenticate``): the routine does not do it again.
+        return await run_sync(
+            self.app,
+            serve_command,
+            self.app[BACKEND],
+            caller.token,
+            command,
+            principal=caller.principal,
+        )
 
     async def _download(
         self, request_id: int, caller: Caller, command: fc.Command, window: int
     ) -> None:
-        reply = await run_sync(self.app, self.app[BACKEND].handle, caller.principal, command)
-        if isinstance(reply, fc.Problem):
-            await self.reply(request_id, reply)
+        served = await self._serve(caller, command)
+        if served.open_download is None:
+            await self.reply(request_id, served.reply)
             return
-        stream = await open_archive(self.app, caller.principal, reply)
-        credit = self.credits[request_id] = _Credit(
+        stream = await open_archive(self.app, served.open_download)
+        credit = self.credits[request_id] = _SendWindow(
             window if window > 0 else self.settings.ws_window
         )
         size = self.settings.chunk_bytes
@@ -560,7 +484,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     """``GET /v1/ws``: upgrade and serve the protocol of this module."""
     settings = request.app[SETTINGS]
     ws = web.WebSocketResponse(
-        protocols=(JSON_PROTOCOL, MSGPACK_PROTOCOL),
+        protocols=SUBPROTOCOLS,
         heartbeat=settings.ws_heartbeat,
         max_msg_size=settings.ws_max_frame_bytes,
     )

@@ -24,8 +24,8 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO, Final
 
 from flare_adapters.zipsafe import CHUNK_SIZE, DEFAULT_LIMITS, UnsafeZipError, ZipLimits, open_zip
-from flare_core._archive import ArchiveView, is_safe_member
-from flare_core._errors import InvalidJobDefinition
+from flare_core.archive import ArchiveView, is_safe_member
+from flare_core.errors import InvalidJobDefinition
 
 __all__ = ["BlobDirectory", "fsync_dir"]
 

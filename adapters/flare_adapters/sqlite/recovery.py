@@ -18,12 +18,12 @@ from __future__ import annotations
 import uuid
 from typing import Final
 
-from flare_adapters.disk_files import DiskWorkspaces
+from flare_adapters.disk_workspaces import DiskWorkspaces
 from flare_adapters.sqlite.blobs import BlobDirectory
-from flare_core._lifecycle import JobStatus, Trigger, finish_fields, transition
-from flare_core._service._core import job_blob_prefix
-from flare_core._service.ports import JobStore
-from flare_core._timefmt import iso_utc
+from flare_core.lifecycle import JobStatus, Trigger, finish_fields, transition
+from flare_core.service import job_blob_prefix
+from flare_core.service.ports import JobStore
+from flare_core.timefmt import iso_utc
 
 __all__ = ["RECOVERY_REASON", "collect_orphans", "recover_jobs"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from flare_core._errors import AuthorizationError
-from flare_ports._session_spec import SessionSpec
+from flare_core.errors import AuthorizationError
+from flare_ports.session_spec import SessionSpec
 from flare_testing.contract import capabilities as cap
 from flare_testing.contract.base import (
     ContractBase,

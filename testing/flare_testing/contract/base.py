@@ -31,9 +31,9 @@ from typing import Any, Protocol, cast
 
 import pytest
 
-from flare_core._errors import InvalidArgumentError
-from flare_core._info import MonitorReturnCode
-from flare_ports._session_spec import AsyncSessionSpec, SessionSpec
+from flare_core.errors import InvalidArgumentError
+from flare_core.info import MonitorReturnCode
+from flare_ports.session_spec import AsyncSessionSpec, SessionSpec
 from flare_testing.contract import capabilities as cap
 from flare_testing.contract.harness import Harness
 from flare_testing.contract.sync_facade import SyncFacade, run_awaitable

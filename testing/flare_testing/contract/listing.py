@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from flare_ports._session_spec import SessionSpec
+from flare_ports.session_spec import SessionSpec
 from flare_testing.contract import capabilities as cap
 from flare_testing.contract.base import (
     PENDING_SITE,

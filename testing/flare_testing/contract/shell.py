@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from flare_core._errors import InvalidTarget
-from flare_ports._session_spec import SessionSpec
+from flare_core.errors import InvalidTarget
+from flare_ports.session_spec import SessionSpec
 from flare_testing.contract import capabilities as cap
 from flare_testing.contract.base import ContractBase, arg_error, call, finished_job, nothing_sent
 from flare_testing.contract.harness import Harness

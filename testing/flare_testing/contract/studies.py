@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from flare_core._errors import (
+from flare_core.errors import (
     AuthenticationError,
     AuthorizationError,
     CommandError,
@@ -15,7 +15,7 @@ from flare_core._errors import (
     InvalidJobDefinition,
     InvalidTarget,
 )
-from flare_ports._session_spec import SessionSpec
+from flare_ports.session_spec import SessionSpec
 from flare_testing.contract import capabilities as cap
 from flare_testing.contract.base import (
     ContractBase,

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from flare_ports._session_spec import AsyncSessionSpec
+from flare_ports.session_spec import AsyncSessionSpec
 
 __all__ = ["SyncFacade", "run_awaitable"]
 

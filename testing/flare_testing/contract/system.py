@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flare_core._errors import (
+from flare_core.errors import (
     ClientsStillRunning,
     InvalidTarget,
     JobNotDone,
@@ -17,8 +17,8 @@ from flare_core._errors import (
     NoConnection,
     SessionClosed,
 )
-from flare_core._info import ClientInfo, ServerInfo, SystemInfo
-from flare_ports._session_spec import SessionSpec
+from flare_core.info import ClientInfo, ServerInfo, SystemInfo
+from flare_ports.session_spec import SessionSpec
 from flare_testing.contract import capabilities as cap
 from flare_testing.contract.base import (
     ContractBase,

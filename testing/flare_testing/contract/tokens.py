@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from flare_core._errors import (
+from flare_core.errors import (
     InternalError,
     InvalidArgumentError,
     InvalidJobDefinition,
     SubmitTokenConflict,
     SubmitTokenJobDeleted,
 )
-from flare_ports._session_spec import SessionSpec
+from flare_ports.session_spec import SessionSpec
 from flare_testing.contract import capabilities as cap
 from flare_testing.contract.base import ContractBase, OpenSession, Token, Users, nothing_sent
 from flare_testing.contract.harness import Harness

@@ -32,7 +32,7 @@ from typing import Any
 from flare_adapters.engines.nvflare.outcome import first_error
 from flare_adapters.engines.nvflare.run import SERVER, JobRun, RunSettings
 from flare_adapters.engines.simulated import WritableWorkspaces
-from flare_core._service.ports import EngineListener, JobLaunch
+from flare_core.service.ports import EngineListener, JobLaunch
 
 __all__ = ["NVFlareEngine", "nvflare_available"]
 

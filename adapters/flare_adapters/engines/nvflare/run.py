@@ -26,8 +26,8 @@ from typing import Any
 from flare_adapters.engines.nvflare.mirror import SiteMirror
 from flare_adapters.engines.nvflare.outcome import Outcome, RoundTracker, outcome
 from flare_adapters.engines.simulated import WritableWorkspaces, plan_run
-from flare_core._archive import is_safe_member, split_wrapper
-from flare_core._service.ports import EngineListener, JobLaunch
+from flare_core.archive import is_safe_member, split_wrapper
+from flare_core.service.ports import EngineListener, JobLaunch
 
 __all__ = ["MARKER_ENV", "JobRun", "RunSettings"]
 
