@@ -80,8 +80,12 @@ test-nvflare: $(NVFLARE_STAMP)
 demo: $(NVFLARE_STAMP)
 	$(BIN)/flare-core demo
 
+# Every issue-12 figure next to a baseline measured in the same run (servers on loopback, each in
+# its own process); NVFlare's Session on a POC too when nvflare is installed. Prints a table,
+# writes .bench/results.json, exits 1 when a goal is missed. Not run by CI. BENCH_ARGS=--quick
+# for a smoke run, --big for the 1 GiB transfers (docs/performance.md).
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The reliability and security campaign (issue 10) at full size: faults and SIGKILLs, hostile
 # input, fairness, load and sessions against `flare-core serve`; prints a table and fails if

@@ -11,6 +11,7 @@ from flare_core.service._credentials import (
     BAD_CREDENTIALS,
     DEFAULT_SCRYPT_N,
     hash_api_key,
+    hash_generated_key,
     require_api_key,
     verify_api_key,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "SiteInfo",
     "UserConfig",
     "hash_api_key",
+    "hash_generated_key",
     "job_blob_prefix",
     "require_api_key",
     "verify_api_key",

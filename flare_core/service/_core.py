@@ -36,7 +36,7 @@ from flare_core.listing import normalize_study
 from flare_core.policy import Submitter, require_right
 from flare_core.principal import Principal
 from flare_core.service._config import ServiceConfig, UserConfig
-from flare_core.service._credentials import hash_api_key
+from flare_core.service._credentials import hash_api_key, hash_generated_key
 from flare_core.service.ports import ServicePorts
 from flare_core.site_names import SERVER_SITE
 from flare_core.studies import StudyRegistry, narrow_client_targets
@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 JOB_ARCHIVE = "job.zip"
+
+# The unknown-user dummy in the fast form (see ServiceCore.dummy_hash); no key matches it.
+_FAST_DUMMY_HASH = hash_generated_key("flare-core-unknown-user" * 2, b"flare-core-dummy-salt")
 
 DEPLOY_PLAN = "deploy_plan.json"
 """The blob (under ``job_blob_prefix``) holding a job's validated ``DeployPlan``. It lives
@@ -217,13 +220,22 @@ class ServiceCore:
             raise NoConnection("cannot connect to server: the server is shut down")
 
     def dummy_hash(self) -> str:
-        """A hash at the configured cost to verify against when the user is unknown, so a
-        wrong user name costs as much time as a wrong key."""
-        if self._dummy_hash is None:
-            self._dummy_hash = hash_api_key(
-                "flare-core-unknown-user", b"flare-core-dummy-salt", n=self.config.scrypt_n
-            )
-        return self._dummy_hash
+        """A hash to verify against when the user is unknown, so a wrong user name costs as
+        much time as a wrong key.
+
+        While any user's key is stored as scrypt, the dummy is scrypt at the configured cost
+        (an unknown name must not answer faster than that user's wrong key). When every key is
+        the fast server-generated form, the dummy is that form too: a scrypt dummy would make
+        unknown names tens of milliseconds slower than known ones, a user-name oracle.
+        """
+        # A C-level copy of the values (atomic under the GIL): this runs outside the lock.
+        if any(user.api_key_hash.startswith("scrypt$") for user in tuple(self.users.values())):
+            if self._dummy_hash is None:
+                self._dummy_hash = hash_api_key(
+                    "flare-core-unknown-user", b"flare-core-dummy-salt", n=self.config.scrypt_n
+                )
+            return self._dummy_hash
+        return _FAST_DUMMY_HASH
 
     def registry(self) -> StudyRegistry | None:
         """The study registry (None: there is none)."""

@@ -1,8 +1,14 @@
-"""API-key hashing: scrypt with a per-user salt, verified in constant time.
+"""API-key hashing: two stored forms, each with a per-user salt, verified in constant time.
 
-Stored form: ``scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>``. The cost parameters travel with the
-hash, so a deployment can raise them without invalidating old keys, and tests can use a cheap
-setting (see ``ServiceConfig.scrypt_n``).
+- ``scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>``: for keys a person may have chosen. The cost
+  parameters travel with the hash, so a deployment can raise them without invalidating old
+  keys, and tests can use a cheap setting (see ``ServiceConfig.scrypt_n``).
+- ``sha256$<salt hex>$<hmac hex>``: HMAC-SHA256 keyed by the salt, for keys the server
+  generated itself (``secrets.token_urlsafe(32)``, 256 random bits). A slow KDF only slows the
+  guessing of low-entropy secrets; nobody can enumerate 2**256 keys, so for these a fast keyed
+  hash is as safe and a login costs microseconds instead of tens of milliseconds (issue 12).
+
+``verify_api_key`` accepts both forms, so existing ``scrypt$`` workspaces keep working.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from flare_core.errors import AuthenticationError
 __all__ = [
     "BAD_CREDENTIALS",
     "DEFAULT_SCRYPT_N",
+    "MIN_GENERATED_KEY_CHARS",
     "hash_api_key",
+    "hash_generated_key",
     "require_api_key",
     "verify_api_key",
 ]
@@ -31,6 +39,10 @@ _MAX_N = 2**17  # refuse stored hashes that would make one login cost more than 
 _MAX_R = 16
 _MAX_P = 16
 _DKLEN = 32
+
+MIN_GENERATED_KEY_CHARS = 32
+"""The shortest key ``hash_generated_key`` accepts: the fast form is only safe for random keys
+(``secrets.token_urlsafe(32)`` gives 43 characters); a short key is likely a person's choice."""
 
 
 def require_api_key(user: object, api_key: object) -> str:
@@ -82,17 +94,60 @@ def hash_api_key(
     return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
 
 
+def _keyed(key: str, salt: bytes) -> bytes:
+    return hmac.new(salt, key.encode("utf-8"), hashlib.sha256).digest()
+
+
+def hash_generated_key(key: str, salt: bytes) -> str:
+    """Hash a server-generated (high-entropy random) API key for storage, fast.
+
+    Use ``hash_api_key`` (scrypt) for any key a person supplied.
+
+    Args:
+        key: the secret API key, at least ``MIN_GENERATED_KEY_CHARS`` characters.
+        salt: a per-user random salt (at least 8 bytes).
+
+    Returns:
+        ``sha256$<salt hex>$<hmac hex>``.
+
+    Raises:
+        ValueError: the salt is shorter than 8 bytes, or the key is too short to be random.
+    """
+    if len(salt) < 8:
+        raise ValueError("salt must be at least 8 bytes")
+    if len(key) < MIN_GENERATED_KEY_CHARS:
+        raise ValueError(
+            f"a generated key has at least {MIN_GENERATED_KEY_CHARS} characters; "
+            "hash a shorter (chosen) key with hash_api_key"
+        )
+    return f"sha256${salt.hex()}${_keyed(key, salt).hex()}"
+
+
+def _verify_generated(key: str, parts: list[str]) -> bool:
+    if len(parts) != 3:
+        return False
+    try:
+        salt, expected = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+    except ValueError:
+        return False
+    if len(salt) < 8 or len(expected) != hashlib.sha256().digest_size:
+        return False
+    return hmac.compare_digest(_keyed(key, salt), expected)
+
+
 def verify_api_key(key: str, stored: str) -> bool:
     """Check an API key against a stored hash, in constant time.
 
     Args:
         key: the presented API key.
-        stored: a ``hash_api_key`` result.
+        stored: a ``hash_api_key`` or ``hash_generated_key`` result.
 
     Returns:
         True when the key matches; False for a wrong key or a malformed/out-of-range hash.
     """
     parts = stored.split("$")
+    if parts[0] == "sha256":
+        return _verify_generated(key, parts)
     if len(parts) != 6 or parts[0] != "scrypt":
         return False
     try:

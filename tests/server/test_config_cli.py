@@ -63,6 +63,8 @@ def test_init_writes_a_private_config_with_only_the_key_hash(tmp_path: Path) -> 
     assert (admin.name, admin.org, admin.role) == ("admin@nvidia.com", "nvidia", "project_admin")
     assert verify_api_key(key, admin.api_key_hash)
     assert not verify_api_key(key + "x", admin.api_key_hash)
+    # A generated key is stored in the fast keyed form (issue 12), never as scrypt.
+    assert admin.api_key_hash.startswith("sha256$")
 
 
 def test_init_refuses_an_existing_workspace(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from flare_adapters.memory.system import DEFAULT_USERS, build_memory_service
@@ -14,7 +15,7 @@ from flare_core import (
     SessionExpired,
     Shutdown,
 )
-from flare_core.service import hash_api_key, verify_api_key
+from flare_core.service import hash_api_key, hash_generated_key, verify_api_key
 from flare_core.service._sessions import EXPIRED_MESSAGE
 from tests.service.helpers import ADMIN, LEAD, Harness
 
@@ -34,6 +35,53 @@ def test_hash_and_verify_api_key() -> None:
 )
 def test_verify_rejects_malformed_or_out_of_range_hashes(stored: str) -> None:
     assert not verify_api_key("key", stored)
+
+
+_GENERATED = "k" * 43  # the length of secrets.token_urlsafe(32)
+
+
+def test_generated_key_form_verifies_in_the_fast_keyed_form() -> None:
+    stored = hash_generated_key(_GENERATED, b"12345678")
+    prefix, salt, digest = stored.split("$")
+    assert (prefix, salt, len(digest)) == ("sha256", b"12345678".hex(), 64)
+    assert verify_api_key(_GENERATED, stored)
+    assert not verify_api_key(_GENERATED + "x", stored)
+    assert not verify_api_key(_GENERATED[:-1] + "K", stored)
+    assert hash_generated_key(_GENERATED, b"87654321") != stored
+
+
+def test_both_forms_verify_side_by_side() -> None:
+    slow = hash_api_key(_GENERATED, b"12345678", n=16)
+    fast = hash_generated_key(_GENERATED, b"12345678")
+    assert verify_api_key(_GENERATED, slow)
+    assert verify_api_key(_GENERATED, fast)
+    assert slow != fast
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "sha256",
+        "sha256$",
+        "sha256$$",
+        "sha256$3132333435363738",  # no digest
+        "sha256$zz$" + "00" * 32,  # salt not hex
+        "sha256$3132333435363738$" + "zz" * 32,  # digest not hex
+        "sha256$31323334$" + "00" * 32,  # salt under 8 bytes
+        "sha256$3132333435363738$" + "00" * 31,  # digest not 32 bytes
+        "sha256$3132333435363738$" + "00" * 32 + "$extra",
+        "SHA256$3132333435363738$" + "00" * 32,
+    ],
+)
+def test_verify_rejects_malformed_fast_hashes(stored: str) -> None:
+    assert not verify_api_key(_GENERATED, stored)
+
+
+def test_generated_form_refuses_short_salts_and_short_keys() -> None:
+    with pytest.raises(ValueError, match="salt"):
+        hash_generated_key(_GENERATED, b"short")
+    with pytest.raises(ValueError, match="generated key"):
+        hash_generated_key("chosen-password", b"12345678")
 
 
 def test_hash_rejects_short_salts_and_bad_parameters() -> None:
@@ -192,3 +240,22 @@ def test_build_memory_service_defaults() -> None:
     ]
     assert clock.time() == 1_700_000_000.0
     assert engine.running_jobs() == []
+
+
+def test_the_unknown_user_dummy_follows_the_stored_key_form() -> None:
+    # A known user's wrong key and an unknown user must cost the same kind of hash: scrypt while
+    # any key is scrypt, the fast form once every key is (no user-name timing oracle).
+    h = Harness()
+    core = h.service._core
+    assert core.dummy_hash().startswith("scrypt$")
+    keys = {}
+    for name, user in list(core.users.items()):
+        keys[name] = f"{name}-generated-key".ljust(43, "x")
+        digest = hash_generated_key(keys[name], b"salt-" + name.encode())
+        core.users[name] = msgspec.structs.replace(user, api_key_hash=digest)
+    assert core.dummy_hash().startswith("sha256$")
+    with pytest.raises(AuthenticationError, match="Incorrect user name or password"):
+        h.service.login("nobody@x.org", keys[ADMIN], "default")
+    with pytest.raises(AuthenticationError, match="Incorrect user name or password"):
+        h.service.login(ADMIN, keys[ADMIN] + "x", "default")
+    assert h.service.login(ADMIN, keys[ADMIN], "default").principal.name == ADMIN

@@ -6,8 +6,10 @@ A workspace is a directory::
     state/flare.db      the SQLite database (jobs, submit tokens, studies, sites, sessions)
     state/blobs/        the blob directory (job folders, results, workspaces, logs)
 
-Users carry only a scrypt hash of their API key (``hash_api_key``); the key itself is printed
-once by ``flare-core init`` and never stored.
+Users carry only a salted hash of their API key; the key itself is printed once by
+``flare-core init`` and never stored. Keys ``init`` generates (256 random bits) are stored in
+the fast keyed form (``hash_generated_key``); ``scrypt$`` hashes of older workspaces and of
+keys a person chose (``hash_api_key``) keep verifying.
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ from flare_adapters.server.settings import ServerSettings
 from flare_adapters.sqlite.blobs import fsync_dir
 from flare_core.errors import InvalidArgumentError
 from flare_core.policy import DEFAULT_POLICY, PolicyError, parse_policy
-from flare_core.service import DEFAULT_SCRYPT_N, ServiceConfig, UserConfig, hash_api_key
+from flare_core.service import (
+    DEFAULT_SCRYPT_N,
+    ServiceConfig,
+    UserConfig,
+    hash_generated_key,
+)
 from flare_core.validation import check_site_name
 
 __all__ = [
@@ -230,6 +237,10 @@ def new_user(
 ) -> tuple[UserConfig, str]:
     """Create a user with a fresh random API key.
 
+    The key is 256 random bits, so its hash is the fast keyed form (``hash_generated_key``):
+    a login costs microseconds, not a scrypt. ``scrypt_n`` is kept for callers' signatures and
+    for the scrypt hashes of keys a person supplies (``AdminService.add_user``).
+
     Returns:
         ``(user with the key's hash, the API key)``: show the key once; it is not stored.
     """
@@ -238,7 +249,7 @@ def new_user(
         name=name,
         org=org,
         role=role,
-        api_key_hash=hash_api_key(api_key, secrets.token_bytes(16), n=scrypt_n),
+        api_key_hash=hash_generated_key(api_key, secrets.token_bytes(16)),
     )
     return user, api_key
 
@@ -327,7 +338,8 @@ def init_workspace(
         org: the server's and the admin's organisation (also the sites' org).
         sites: the simulated client sites.
         port: the port ``serve`` listens on.
-        scrypt_n: the scrypt cost of the API-key hash.
+        scrypt_n: the scrypt cost of keys added later (the generated admin key is stored in
+            the fast keyed form).
         job_duration: how long simulated jobs run, seconds.
         engine: the engine ``serve`` runs jobs with (the CLI's ``init`` passes ``auto``).
 
@@ -373,7 +385,8 @@ def init_gateway(
         root: the workspace directory (it must not hold a config yet).
         kits: ``(user name, absolute kit folder)`` pairs.
         port: the port ``serve --backend nvflare`` listens on.
-        scrypt_n: the scrypt cost of the API-key hashes.
+        scrypt_n: the scrypt cost of keys added later (the generated keys are stored in the
+            fast keyed form).
 
     Returns:
         ``(config, {user: API key})``: print the keys once; only their hashes are stored.
