@@ -75,3 +75,43 @@ def test_equal_submit_times_keep_submission_order(store: JobStore) -> None:
     store.update(str(uuid.UUID(int=2, version=4)), {"status": "RUNNING"})  # keeps its place
     assert _ids(store.query(study="default")) == [9, 2, 5]
     assert _ids(store.query(study="default", newest=2)) == [2, 5]
+
+
+def test_prefix_cuts_match_the_memory_store_past_the_recent_window(tmp_path: Path) -> None:
+    # SQLite answers a limited prefix listing from the newest few hundred jobs when they hold
+    # enough matches, else from the prefix's key range: both must give the memory store's
+    # jobs in its order, ties in submit time included (hence 3 jobs per instant).
+    memory = MemoryJobStore()
+    db = Database(str(tmp_path / "jobs.sqlite3"))
+    sqlite = SqliteJobStore(db)
+    try:
+        for i in range(1500):
+            name = "rare-old" if i < 30 and i % 3 else f"job-{i % 7}"
+            job_id = str(uuid.UUID(int=(i * 0x9E3779B97F4A7C15) % 2**128, version=4))
+            meta = {**_job(i, name=name, when=float(i // 3)), "job_id": job_id}
+            memory.add(dict(meta))
+            sqlite.add(dict(meta))
+        cases: tuple[dict[str, str], ...] = (
+            {"name_prefix": "JOB-"},  # common: the recent window has enough
+            {"name_prefix": "job-3"},
+            {"name_prefix": "rare"},  # only old jobs: the key range
+            {"name_prefix": "none"},
+            {"id_prefix": "a"},
+            {"id_prefix": "ab"},
+            {"id_prefix": "abc"},
+            {"id_prefix": "a", "name_prefix": "rare"},
+        )
+        for case in cases:
+            id_prefix, name_prefix = case.get("id_prefix"), case.get("name_prefix")
+            for newest in (1, 3, 20, 100):
+                want = memory.query(
+                    study="default", id_prefix=id_prefix, name_prefix=name_prefix, newest=newest
+                )
+                got = sqlite.query(
+                    study="default", id_prefix=id_prefix, name_prefix=name_prefix, newest=newest
+                )
+                assert got == want, (case, newest)
+                full = memory.query(study="default", id_prefix=id_prefix, name_prefix=name_prefix)
+                assert want == full[-newest:] if full else want == []
+    finally:
+        db.close()

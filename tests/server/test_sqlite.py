@@ -151,7 +151,14 @@ def test_listing_uses_indexes(db: Database) -> None:
     assert "SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (job_id>? AND job_id<?)" in plan(
         "SELECT meta FROM jobs WHERE job_id >= ? AND job_id < ?", "ab", "ab\U0010ffff"
     )
-    assert "jobs_by_study_name" in plan(
+    assert "COVERING INDEX jobs_by_study_name_time" in plan(
+        "SELECT rowid FROM jobs WHERE study = ? AND name_lower >= ? AND name_lower < ?"
+        " ORDER BY submit_time DESC, rowid DESC LIMIT 20",
+        "default",
+        "a",
+        "a\U0010ffff",
+    )
+    assert "jobs_by_study_name_time" in plan(
         "SELECT meta FROM jobs WHERE study = ? AND name_lower >= ? AND name_lower < ?",
         "default",
         "a",

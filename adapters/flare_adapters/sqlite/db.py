@@ -16,6 +16,8 @@ from typing import Final
 
 __all__ = ["SCHEMA_VERSION", "Database"]
 
+# Index changes are not version bumps: ``CREATE/DROP INDEX IF EXISTS`` on every open migrates
+# a database either way, and older code still opens a database this code has touched.
 SCHEMA_VERSION: Final = 1
 
 _SCHEMA: Final = """
@@ -28,7 +30,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     meta BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_study_time ON jobs (study, submit_time);
-CREATE INDEX IF NOT EXISTS jobs_by_study_name ON jobs (study, name_lower);
+-- (study, name_lower, submit_time) covers a study's name-prefix range together with the time
+-- order (and the rowid, the tie-break, which every index ends with), so the newest N matches
+-- are picked from the index alone. It supersedes (study, name_lower), dropped below.
+CREATE INDEX IF NOT EXISTS jobs_by_study_name_time ON jobs (study, name_lower, submit_time);
+DROP INDEX IF EXISTS jobs_by_study_name;
 CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name_lower);
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (submit_time) WHERE finished = 0;
 

@@ -44,6 +44,10 @@ _decode_registry = msgspec.json.Decoder(StudyRegistry).decode
 # point sorts after every other character in SQLite's binary UTF-8 collation).
 _TOP: Final = "\U0010ffff"
 
+# How many of a study's newest jobs a prefix listing scans before it reads the prefix's key
+# range instead (see ``SqliteJobStore._newest_matching``): under a millisecond of walk.
+_PROBE: Final = 500
+
 
 def _submit_epoch(meta: Mapping[str, Any]) -> float:
     value = meta.get("submit_time")
@@ -122,8 +126,8 @@ class SqliteJobStore:
     ) -> list[dict[str, Any]]:
         """Copies of the jobs matching every given filter (prefixes case-insensitive),
         oldest submit first (equal times in submission order); only the newest ``newest`` when
-        given (read from the
-        ``(study, submit_time)`` index backwards, so a limited listing stays fast at any size)."""
+        given (read from the ``(study, submit_time)`` index backwards, or from a prefix's key
+        range when its matches are rare, so a limited listing stays fast at any size)."""
         clauses: list[str] = []
         params: list[object] = []
         if study is not None:
@@ -138,6 +142,10 @@ class SqliteJobStore:
             clauses.append("name_lower >= ? AND name_lower < ?")
             params += [low, low + _TOP]
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        if newest and study is not None and (id_prefix or name_prefix):
+            # With an id prefix too, the primary-key range (random ids) is the narrower one.
+            by_name = bool(name_prefix) and not id_prefix
+            return self._newest_matching(clauses[1:], params[1:], study, newest, by_name)
         if newest:
             sql = f"SELECT meta FROM jobs{where} ORDER BY submit_time DESC, rowid DESC LIMIT ?"
             params.append(newest)
@@ -149,6 +157,43 @@ class SqliteJobStore:
             rows = conn.execute(sql, params).fetchall()
         if newest:
             rows.reverse()
+        return [_decode_meta(row[0]) for row in rows]
+
+    def _newest_matching(
+        self, prefixes: list[str], params: list[object], study: str, newest: int, by_name: bool
+    ) -> list[dict[str, Any]]:
+        """The newest ``newest`` jobs of ``study`` matching the ``prefixes``, oldest first.
+
+        Neither plan alone is fast for every prefix: walking the study's time index stops early
+        when matches are common but reads the whole study when they are rare; the prefix's key
+        range is small when matches are rare but all of it is sorted when they are common. So
+        walk the newest ``_PROBE`` jobs first: ``newest`` matches among them are the answer
+        (they are the newest of all). Otherwise matches are rare (under ``newest / _PROBE``
+        among recent jobs) and the key range is read: the covering (study, name, time) index
+        for a name prefix (only ``newest`` rows are then read from the table), the primary key
+        for an id prefix (``+study`` keeps SQLite off the study's time index). Both orders end
+        in ``rowid``, the memory store's tie-break, so the result is the same total order.
+        """
+        where = " AND ".join(prefixes)
+        order = "ORDER BY submit_time DESC, rowid DESC"
+        probe = (
+            f"SELECT meta FROM (SELECT meta, job_id, name_lower, submit_time, rowid AS seq"
+            f" FROM jobs WHERE study = ? {order} LIMIT {_PROBE}) WHERE {where}"
+            " ORDER BY submit_time DESC, seq DESC LIMIT ?"
+        )
+        if by_name:
+            ranged = (
+                f"SELECT meta FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE study = ?"
+                f" AND {where} {order} LIMIT ?) {order}"
+            )
+        else:
+            ranged = f"SELECT meta FROM jobs WHERE +study = ? AND {where} {order} LIMIT ?"
+        args = [study, *params, newest]
+        with self._db.reading() as conn:  # the ranged read alone is a complete answer
+            rows = conn.execute(probe, args).fetchall()
+            if len(rows) < newest:
+                rows = conn.execute(ranged, args).fetchall()
+        rows.reverse()
         return [_decode_meta(row[0]) for row in rows]
 
     def count(self, study: str) -> int:
