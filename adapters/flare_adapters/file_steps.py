@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Generator, Iterator
 from typing import IO
 
-from flare_adapters.zipsafe import UnsafeZipError, ZipArchiveView, open_zip
+from flare_adapters.zipsafe import UnsafeZipError, ZipArchiveView, choose_compression, open_zip
 from flare_core.errors import InternalError
 from flare_core.steps import PathInfo
 
@@ -95,7 +95,8 @@ def _walk(folder: str) -> Iterator[tuple[str, str, bool]]:
 
 
 def zip_folder(folder: str, chunk_size: int = CHUNK_SIZE) -> Generator[bytes, None, None]:
-    """Stream ``folder`` as a deflated zip archive, chunk by chunk.
+    """Stream ``folder`` as a zip archive, chunk by chunk (each file deflated or stored, as
+    ``zipsafe.choose_compression`` decides from its first bytes).
 
     Every member sits under ``<basename(folder)>/``; directory entries (empty ones too) and
     dot-files are included, symlinks are skipped. Memory use is bounded by ``chunk_size``
@@ -122,11 +123,15 @@ def zip_folder(folder: str, chunk_size: int = CHUNK_SIZE) -> Generator[bytes, No
             if is_dir:
                 archive.writestr(info, b"")
             else:
-                info.compress_type = zipfile.ZIP_DEFLATED
-                with open(path, "rb") as source, archive.open(info, "w") as target:
-                    while block := source.read(chunk_size):
-                        target.write(block)
-                        yield from _nonempty(spool.drain())
+                with open(path, "rb") as source:
+                    # The first block is the sample (all of it, at the default chunk size).
+                    block = source.read(chunk_size)
+                    choose_compression(info, block)
+                    with archive.open(info, "w") as target:
+                        while block:
+                            target.write(block)
+                            yield from _nonempty(spool.drain())
+                            block = source.read(chunk_size)
             yield from _nonempty(spool.drain())
     yield from _nonempty(spool.drain())
 

@@ -11,8 +11,10 @@ import pytest
 
 from flare_adapters import file_steps
 from flare_adapters.file_steps import extract_archive, inspect_path, list_dirs, zip_folder
+from flare_adapters.zipsafe import open_zip
 from flare_core import InternalError
 from flare_core.steps import PathInfo
+from flare_core.tokens import content_hash
 from tests.client.scripted import zip_bytes
 
 
@@ -131,3 +133,39 @@ def test_list_dirs(tmp_path: Path) -> None:
     assert sorted(list_dirs(str(tmp_path))) == ["a", "b"]
     assert list_dirs(str(tmp_path / "c.txt")) == []
     assert list_dirs(str(tmp_path / "missing")) == []
+
+
+def test_zip_folder_stores_what_does_not_shrink_and_deflates_the_rest(tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    noise = os.urandom(300_000)
+    text = b"learning_rate = 0.01\n" * 20_000
+    (folder / "weights.bin").write_bytes(noise)
+    (folder / "config.py").write_bytes(text)
+    (folder / "empty.txt").write_bytes(b"")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(zip_folder(str(folder)))))
+    kinds = {info.filename: info.compress_type for info in archive.infolist()}
+    assert kinds["mixed/weights.bin"] == zipfile.ZIP_STORED
+    assert kinds["mixed/config.py"] == zipfile.ZIP_DEFLATED
+    assert kinds["mixed/empty.txt"] == zipfile.ZIP_STORED
+    assert archive.read("mixed/weights.bin") == noise
+    assert archive.read("mixed/config.py") == text
+    assert archive.testzip() is None
+
+
+def test_compression_choice_leaves_the_content_hash_unchanged(tmp_path: Path) -> None:
+    # A submit token's record keeps the content hash: a client zipping differently (stored
+    # members, level 1) must hash the same folder the same as the earlier deflate-6 archives.
+    folder = tmp_path / "job"
+    (folder / "app").mkdir(parents=True)
+    (folder / "app" / "model.bin").write_bytes(os.urandom(200_000))
+    (folder / "meta.json").write_text('{"name": "x"}' * 1000)
+    old = io.BytesIO()
+    with zipfile.ZipFile(old, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        zf.writestr("job/", b"")
+        zf.writestr("job/app/", b"")
+        zf.write(folder / "app" / "model.bin", "job/app/model.bin")
+        zf.write(folder / "meta.json", "job/meta.json")
+    new = b"".join(zip_folder(str(folder)))
+    assert new != old.getvalue()
+    assert content_hash(open_zip(io.BytesIO(new))) == content_hash(open_zip(old))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import stat
 import uuid
 import zipfile
@@ -327,3 +328,28 @@ def test_ids_are_uuid4_and_seeded_ids_are_reproducible() -> None:
     a, b = SeededIds(3), SeededIds(3)
     assert [a.job_id(), a.secret()] == [b.job_id(), b.secret()]
     assert SeededIds(4).job_id() != SeededIds(3).job_id()
+
+
+def test_stream_zip_stores_incompressible_members_and_deflates_the_rest() -> None:
+    payload = random.Random(7).randbytes(200_000)  # incompressible
+    text = b"x = 1\n" * 50_000
+    # Chunks smaller than the sample: the choice looks past the first chunk.
+    data = b"".join(
+        stream_zip(
+            [
+                ("w.bin", (payload[i : i + 1000] for i in range(0, len(payload), 1000))),
+                ("c.py", [text]),
+                ("e.txt", []),
+            ]
+        )
+    )
+    kinds = {i.filename: i.compress_type for i in zipfile.ZipFile(io.BytesIO(data)).infolist()}
+    assert kinds == {
+        "w.bin": zipfile.ZIP_STORED,
+        "c.py": zipfile.ZIP_DEFLATED,
+        "e.txt": zipfile.ZIP_STORED,
+    }
+    view = open_zip(io.BytesIO(data))
+    assert b"".join(view.open("w.bin")) == payload
+    assert b"".join(view.open("c.py")) == text
+    assert b"".join(view.open("e.txt")) == b""
