@@ -155,16 +155,14 @@ def delete_job(core: ServiceCore, principal: Principal, command: DeleteJob) -> d
     check_operation(JobOp.DELETE, str(meta.get("status", "")), job_id)
     deleted_time = iso_utc(core.now())
     marked = 0
-    live = [r for r in core.ports.tokens.for_job(job_id) if r.state != "job_deleted"]
-    if live:
-        with core.ports.jobs.transaction():  # every tombstone in one commit
-            for record in live:
-                core.ports.tokens.put(
-                    tombstone(record, deleted_time=deleted_time, deleted_by=principal)
-                )
-                # Private session tokens (DECISIONS §8) are tombstoned too, but the count
-                # reports only the caller-visible user tokens, as the reference does.
-                marked += record.scope.kind == "user"
+    for record in core.ports.tokens.for_job(job_id):
+        if record.state != "job_deleted":
+            core.ports.tokens.put(
+                tombstone(record, deleted_time=deleted_time, deleted_by=principal)
+            )
+            # Private session tokens (DECISIONS §8) are tombstoned too, but the count reports
+            # only the caller-visible user tokens, as the reference does.
+            marked += record.scope.kind == "user"
     if not is_terminal(str(meta.get("status", ""))):
         stop_job(core, meta)
     current = core.ports.jobs.get(job_id)
@@ -198,10 +196,9 @@ def clone_job(core: ServiceCore, principal: Principal, command: CloneJob) -> str
     )
     blobs.write(job_blob_prefix(job_id) + JOB_ARCHIVE, blobs.read(source_archive))
     core.store_plan(job_id, core.deploy_plan(source))  # the clone deploys as its source did
-    with core.ports.jobs.transaction():  # the row, dispatch and start: one commit, as submit
-        core.ports.jobs.add(meta)
-        core.publish(meta)
-        schedule(core)
+    core.ports.jobs.add(meta)
+    core.publish(meta)
+    schedule(core)
     return job_id
 
 

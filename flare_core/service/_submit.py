@@ -100,19 +100,6 @@ def _submit_with_token(
     digest: str,
 ) -> str:
     """The record algorithm of reference §2.4 (runs under the service lock)."""
-    # The record, the job and the record's completion: one commit (before the reply).
-    with core.ports.jobs.transaction():
-        return _decide_and_create(core, principal, jobdef, staging, scope, digest)
-
-
-def _decide_and_create(
-    core: ServiceCore,
-    principal: Principal,
-    jobdef: JobDefinition,
-    staging: str,
-    scope: TokenScope,
-    digest: str,
-) -> str:
     tokens, jobs = core.ports.tokens, core.ports.jobs
     # Two rounds: if creating the record loses a race, re-read it and decide again.
     for _ in range(2):
@@ -169,10 +156,7 @@ def _create_job(
     # The plan is stored before the meta: a job is never visible without it (a crash between
     # the two leaves an orphan blob for recovery to collect).
     core.store_plan(job_id, jobdef.plan)
-    # One commit for the row and what scheduling writes next (dispatch, start), instead of one
-    # each; it ends before the reply. Blobs are durable already, before the row that names them.
-    with core.ports.jobs.transaction():
-        core.ports.jobs.add(meta)
-        core.publish(meta)
-        schedule(core)
+    core.ports.jobs.add(meta)
+    core.publish(meta)
+    schedule(core)
     return job_id

@@ -14,7 +14,6 @@ users (e.g. the simulated engine writing workspaces from clock callbacks).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -190,19 +189,6 @@ class JobStore(Protocol):
 
     def unfinished(self) -> list[dict[str, Any]]:
         """Copies of the jobs whose status is not ``FINISHED:*``, oldest submit first."""
-        ...
-
-    def transaction(self) -> AbstractContextManager[None]:
-        """Group the writes made inside the block into one durable commit when it ends.
-
-        Each write still takes effect at once (reads inside the block see it), and the block
-        commits however it ends, an exception included: the service behaves exactly as with
-        one commit per write, but a durable store syncs once instead of once per write. So
-        the block must end before anything is acknowledged. A durable store whose other
-        stores share its database (SQLite: tokens too) groups their writes as well, and
-        other threads' reads wait for the commit instead of seeing uncommitted writes.
-        Nested blocks join the outermost one. The memory store has nothing to sync: a no-op.
-        """
         ...
 
 

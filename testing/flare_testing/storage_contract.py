@@ -139,29 +139,6 @@ class JobStoreContract:
         job_store.add(_job("early", 2.0))
         assert _ids(job_store.unfinished()) == ["early", "late"]
 
-    def test_transaction_writes_take_effect_at_once_and_nest(self, job_store: JobStore) -> None:
-        with job_store.transaction():
-            job_store.add(_job("a"))
-            assert job_store.get("a") is not None  # visible inside the block
-            with job_store.transaction():  # joins the outer block
-                job_store.update("a", {"status": "RUNNING"})
-            job_store.add(_job("b"))
-        assert _ids(job_store.query()) == ["a", "b"]
-        assert (job_store.get("a") or {}).get("status") == "RUNNING"
-
-    def test_transaction_keeps_its_writes_when_the_block_raises(self, job_store: JobStore) -> None:
-        # As with one commit per write: what was written before the error stays written.
-        def add_twice() -> None:
-            with job_store.transaction():
-                job_store.add(_job("kept"))
-                job_store.add(_job("kept"))  # KeyError
-
-        with pytest.raises(LookupError):
-            add_twice()
-        assert _ids(job_store.query()) == ["kept"]
-        job_store.add(_job("after"))  # the store is usable again
-        assert _ids(job_store.query()) == ["kept", "after"]
-
 
 _SCOPE = TokenScope(
     study="default",

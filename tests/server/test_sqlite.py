@@ -440,29 +440,3 @@ def test_orphan_blobs_are_collected(db: Database, blobs: BlobDirectory) -> None:
     assert blobs.keys("") == [f"jobs/{_id(1)}/job.zip"]
     assert os.listdir(os.path.join(blobs.root, "data")) == ["jobs"]
     assert os.listdir(os.path.join(blobs.root, "data", "jobs")) == [_id(1)]
-
-
-def test_a_job_store_transaction_is_one_durable_commit(db: Database) -> None:
-    jobs, tokens = SqliteJobStore(db), SqliteTokenStore(db)
-    statements: list[str] = []
-    with db.reading() as conn:
-        conn.set_trace_callback(statements.append)
-    try:
-        with jobs.transaction():
-            jobs.add(_meta(_id(1)))
-            jobs.update(_id(1), {"status": "RUNNING"})
-            tokens.put(_record("t1", _id(1)))
-    finally:
-        with db.reading() as conn:
-            conn.set_trace_callback(None)
-    assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == [
-        "BEGIN IMMEDIATE",
-        "COMMIT",
-    ]
-    # Committed when the block ended: another connection sees every write.
-    other = sqlite3.connect(db.path)
-    try:
-        assert other.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
-        assert other.execute("SELECT COUNT(*) FROM tokens").fetchone()[0] == 1
-    finally:
-        other.close()

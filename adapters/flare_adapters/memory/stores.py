@@ -7,11 +7,10 @@ takes a whole value, and each store is safe to call from several threads.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -122,11 +121,6 @@ class MemoryJobStore:
             ]
         live.sort(key=_submit_epoch)
         return live
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """A no-op: every write is already complete, and nothing is synced."""
-        yield
 
 
 class MemoryTokenStore:

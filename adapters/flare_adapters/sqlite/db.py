@@ -125,33 +125,6 @@ class Database:
             self._conn.execute("COMMIT")
 
     @contextmanager
-    def group(self) -> Iterator[sqlite3.Connection]:
-        """Run the block's writes as one transaction, committed however the block ends.
-
-        Unlike ``transaction`` an exception does not roll back: each write inside has taken
-        effect as if committed on its own, and only its fsync is shared (one per block, not
-        per write). Nested ``transaction``/``group`` blocks join it. The lock is held
-        throughout, so other threads never read the block's writes before they are durable.
-        """
-        with self._lock:
-            if self._conn.in_transaction:
-                yield self._conn
-                return
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            finally:
-                try:
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    # A failed COMMIT can leave the transaction open: close it, or every later
-                    # write would join it and never commit. The caller sees the error.
-                    conn = self._conn  # (a fresh read: mypy keeps the narrowing above)
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-
-    @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         """Run reads under the lock (each statement sees one consistent snapshot)."""
         with self._lock:

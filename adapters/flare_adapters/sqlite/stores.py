@@ -14,8 +14,7 @@ msgspec JSON; the columns beside them exist only for indexes:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
@@ -221,13 +220,6 @@ class SqliteJobStore:
                 "SELECT meta FROM jobs WHERE finished = 0 ORDER BY submit_time, job_id"
             ).fetchall()
         return [_decode_meta(row[0]) for row in rows]
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group the block's writes (to every store of this database) into one commit at its
-        end, whatever way it ends (``Database.group``)."""
-        with self._db.group():
-            yield
 
     def job_ids(self) -> set[str]:
         """Every stored job id (orphan collection)."""
