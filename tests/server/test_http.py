@@ -12,10 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from aiohttp.test_utils import TestServer
 
 import flare_core as fc
+from flare_adapters.http.openapi import build_openapi
 from flare_adapters.server.app import build_app
 from flare_adapters.server.context import EXECUTOR
 from flare_adapters.server.downloads import ArchiveStream
@@ -635,6 +637,17 @@ async def test_openapi_is_public_and_complete(host: Host) -> None:
     assert document["openapi"] == "3.1.0"
     operations = {op["operationId"] for item in document["paths"].values() for op in item.values()}
     assert {"submit_job", "login", "websocket", "logout"} <= operations
+
+
+async def test_openapi_is_built_once_and_answers_the_same_document(host: Host) -> None:
+    # The encoded document is cached per application: every answer is the full document.
+    first = await host.http.get("/v1/openapi.json")
+    second = await host.http.get("/v1/openapi.json")
+    assert first.headers["Content-Type"] == second.headers["Content-Type"]
+    assert first.headers["Content-Type"] == "application/json; charset=utf-8"
+    body = await first.read()
+    assert await second.read() == body
+    assert msgspec.json.decode(body) == msgspec.json.decode(msgspec.json.encode(build_openapi()))
 
 
 # --- the server never leaks internals -----------------------------------------------------------

@@ -211,9 +211,22 @@ async def login_handler(request: web.Request) -> web.StreamResponse:
     return web.Response(status=201, body=_encode(grant), content_type=_JSON)
 
 
-async def openapi_handler(request: web.Request) -> web.StreamResponse:
-    """``GET /v1/openapi.json``: the generated OpenAPI document."""
-    return web.json_response(build_openapi(), dumps=lambda d: _encode(d).decode())
+def _openapi_handler() -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The handler of ``GET /v1/openapi.json``: the generated OpenAPI document.
+
+    The document depends only on the route table, yet generating it takes ~15 ms (on the
+    event loop): each application builds and encodes it once, on its first request.
+    """
+    body: bytes | None = None
+
+    async def openapi_handler(request: web.Request) -> web.StreamResponse:
+        nonlocal body
+        if body is None:
+            body = _encode(build_openapi())
+        # Bytes are immutable, so every response can share them.
+        return web.Response(body=body, content_type=_JSON, charset="utf-8")
+
+    return openapi_handler
 
 
 def _command_handler(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -351,7 +364,7 @@ def build_app(
     )
     app[WEBSOCKETS] = OpenSockets()
     app.router.add_post(LOGIN_PATH, login_handler)
-    app.router.add_get(OPENAPI_PATH, openapi_handler)
+    app.router.add_get(OPENAPI_PATH, _openapi_handler())
     app.router.add_get(WS_PATH, websocket_handler)
     install_event_stream(app)
     install_observability(app)
