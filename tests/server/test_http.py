@@ -110,6 +110,29 @@ async def test_requests_without_or_with_bad_bearer_are_401(host: Host) -> None:
     assert (await forged.problem("GET", "/v1/jobs", 401))["code"] == "not_authenticated"
 
 
+async def test_bodiless_routes_check_the_token_before_the_request(host: Host) -> None:
+    # GET/DELETE command routes authenticate in the worker that parses and serves them: a
+    # bad token still wins over a malformed request, on every kind of such route.
+    forged = Api(host.http, token="not-a-real-token")
+    for method, path in [
+        ("GET", "/v1/jobs?limit=not-a-number"),
+        ("GET", "/v1/jobs/some-job"),
+        ("GET", "/v1/jobs/some-job/result"),
+        ("DELETE", "/v1/jobs/some-job"),
+        ("GET", "/v1/system/status?target_type=nonsense"),
+    ]:
+        response = await host.http.request(method, path, headers=forged.headers())
+        assert response.status == 401, (method, path)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert (await response.json(content_type=None))["code"] == "not_authenticated"
+    api = await host.api()
+    assert (await api.problem("GET", "/v1/jobs?limit=not-a-number", 400))["code"] == (
+        "invalid_argument"
+    )
+    assert (await api.problem("GET", "/v1/jobs/some-job", 404))["error"] == "JobNotFound"
+    assert isinstance(await api.ok("GET", "/v1/jobs"), list)
+
+
 async def test_idle_session_expires_then_is_unknown(host: Host) -> None:
     api = await host.api()
     host.system.clock.advance(1799)
