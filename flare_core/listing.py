@@ -8,13 +8,13 @@ time, keeps the newest N and renders summary or detailed rows.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flare_core.commands import MAX_LIST_LIMIT, ListJobs
 from flare_core.errors import InvalidArgumentError
 from flare_core.lifecycle import JobStatus, running_duration
+from flare_core.nesting import copy_json
 from flare_core.timefmt import parse_iso
 from flare_core.tokens import validate_submit_token
 
@@ -203,7 +203,7 @@ def detailed_row(meta: Mapping[str, Any], now: float) -> dict[str, Any]:
     Returns:
         The row.
     """
-    row = copy.deepcopy(dict(meta))
+    row = copy_json(dict(meta))
     row["study"] = normalize_study(meta.get("study"))
     if (
         meta.get("status") == JobStatus.RUNNING.value

@@ -72,6 +72,30 @@ class JobStoreContract:
         assert job_store.get("a") == _job("a", name="alpha", nested={"k": [1]})
         assert job_store.get("missing") is None
 
+    def test_no_read_or_write_aliases_stored_state(self, job_store: JobStore) -> None:
+        # Mutating anything handed to the store, or anything it handed out, changes nothing.
+        given = _job("a", name="alpha", nested={"k": [1], "d": {"x": [2]}})
+        job_store.add(given)
+        given["nested"]["k"].append("from the caller's input")
+        given["name"] = "changed"
+        expected = _job("a", name="alpha", nested={"k": [1], "d": {"x": [2]}})
+        assert job_store.get("a") == expected
+        changes = {"progress": {"rounds": [1]}}
+        merged = job_store.update("a", changes)
+        assert merged is not None
+        changes["progress"]["rounds"].append(2)
+        merged["nested"]["d"]["x"].append(3)
+        merged["progress"]["rounds"].append(4)
+        expected["progress"] = {"rounds": [1]}
+        assert job_store.get("a") == expected
+        for listed in (job_store.query(), job_store.query(id_prefix="a"), job_store.unfinished()):
+            assert listed == [expected]
+            listed[0]["nested"]["k"].append(5)
+            listed[0]["progress"]["rounds"].clear()
+            listed[0]["status"] = "FINISHED:COMPLETED"
+        assert job_store.get("a") == expected
+        assert job_store.get("a") is not job_store.get("a")
+
     def test_add_twice_is_a_key_error(self, job_store: JobStore) -> None:
         job_store.add(_job("a"))
         with pytest.raises(KeyError):

@@ -20,7 +20,9 @@ from flare_core import (
     SubmitJob,
     SubmitTokenConflict,
 )
-from flare_core.flows import RetryPolicy, unwrap
+from flare_core.flows import FlowContext, RetryPolicy, exchange, unwrap
+from flare_core.replies import Reply
+from flare_core.steps import Call, Now, Sleep
 from tests.client.scripted import (
     ScriptedTransport,
     make_async_session,
@@ -39,6 +41,68 @@ def test_idempotent_read_is_retried_with_reference_backoff(tmp_path: Path) -> No
     assert session.get_job_meta(JOB) == META
     assert transport.ops == ["GetJobMeta"] * 3
     assert transport.sleeps == [(0.5, None), (1.0, None)]
+
+
+def _drive_exchange(
+    outcomes: list[Reply | BaseException], clock: list[float], policy: RetryPolicy | None = None
+) -> tuple[list[object], Reply | BaseException]:
+    """Run ``exchange`` for a read, answering its ``Call`` steps from ``outcomes`` and its
+    ``Now`` steps from ``clock``; returns the steps it yielded and its result or exception."""
+    ctx = FlowContext("/up", "/down", lambda: "t", retry=policy or RetryPolicy())
+    flow = exchange(ctx, Call(command=GetJobMeta(job_id=JOB), timeout=None))
+    steps: list[object] = []
+    answer: object = None
+    thrown: BaseException | None = None
+    try:
+        while True:
+            step = flow.throw(thrown) if thrown is not None else flow.send(answer)
+            steps.append(step)
+            answer, thrown = None, None
+            if isinstance(step, Now):
+                answer = clock.pop(0)
+            elif isinstance(step, Call):
+                outcome = outcomes.pop(0)
+                if isinstance(outcome, BaseException):
+                    thrown = outcome
+                else:
+                    answer = outcome
+    except StopIteration as stop:
+        return steps, stop.value
+    except BaseException as exc:
+        return steps, exc
+
+
+def test_exchange_steps_after_each_kind_of_first_attempt() -> None:
+    # The first attempt runs outside tenacity: the steps must be the ones tenacity makes.
+    call = Call(command=GetJobMeta(job_id=JOB), timeout=None)
+    steps, result = _drive_exchange([ok(META)], [100.0])
+    assert (steps, result) == ([Now(), call], ok(META))
+    down = problem(NoConnection("upstream down"))
+    steps, result = _drive_exchange([NoConnection("a"), down, ok(META)], [100.0, 100.1, 100.7])
+    assert result == ok(META)
+    assert steps == [Now(), call, Now(), Sleep(seconds=0.5), call, Now(), Sleep(seconds=1.0), call]
+    steps, result = _drive_exchange([down, NoConnection("b"), NoConnection("c")], [100.0] * 4)
+    assert isinstance(result, NoConnection)
+    assert str(result) == "c"
+    assert steps.count(call) == 3
+    assert [s for s in steps if isinstance(s, Sleep)] == [
+        Sleep(seconds=0.5),
+        Sleep(seconds=1.0),
+    ]
+    # A first attempt failing past the deadline's reach is not retried.
+    steps, result = _drive_exchange([NoConnection("late")], [100.0, 159.8])
+    assert isinstance(result, NoConnection)
+    assert steps == [Now(), call, Now()]
+    # Other failures are never retried, on the first attempt or a later one.
+    steps, result = _drive_exchange([ValueError("x")], [100.0])
+    assert isinstance(result, ValueError)
+    assert steps == [Now(), call]
+    steps, result = _drive_exchange([NoConnection("a"), ValueError("y")], [100.0, 100.1])
+    assert isinstance(result, ValueError)
+    assert steps.count(call) == 2
+    # A reply that is a problem, but not a connection failure, is the reply.
+    gone = problem(JobNotFound("no such job"))
+    assert _drive_exchange([gone], [100.0])[1] == gone
 
 
 def test_retries_stop_after_three_attempts(tmp_path: Path) -> None:

@@ -12,10 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from aiohttp.test_utils import TestServer
 
 import flare_core as fc
+from flare_adapters.http.openapi import build_openapi
 from flare_adapters.server.app import build_app
 from flare_adapters.server.context import EXECUTOR
 from flare_adapters.server.downloads import ArchiveStream
@@ -106,6 +108,29 @@ async def test_requests_without_or_with_bad_bearer_are_401(host: Host) -> None:
     assert "Bearer" in basic["message"]
     forged = Api(host.http, token="not-a-real-token")
     assert (await forged.problem("GET", "/v1/jobs", 401))["code"] == "not_authenticated"
+
+
+async def test_bodiless_routes_check_the_token_before_the_request(host: Host) -> None:
+    # GET/DELETE command routes authenticate in the worker that parses and serves them: a
+    # bad token still wins over a malformed request, on every kind of such route.
+    forged = Api(host.http, token="not-a-real-token")
+    for method, path in [
+        ("GET", "/v1/jobs?limit=not-a-number"),
+        ("GET", "/v1/jobs/some-job"),
+        ("GET", "/v1/jobs/some-job/result"),
+        ("DELETE", "/v1/jobs/some-job"),
+        ("GET", "/v1/system/status?target_type=nonsense"),
+    ]:
+        response = await host.http.request(method, path, headers=forged.headers())
+        assert response.status == 401, (method, path)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert (await response.json(content_type=None))["code"] == "not_authenticated"
+    api = await host.api()
+    assert (await api.problem("GET", "/v1/jobs?limit=not-a-number", 400))["code"] == (
+        "invalid_argument"
+    )
+    assert (await api.problem("GET", "/v1/jobs/some-job", 404))["error"] == "JobNotFound"
+    assert isinstance(await api.ok("GET", "/v1/jobs"), list)
 
 
 async def test_idle_session_expires_then_is_unknown(host: Host) -> None:
@@ -635,6 +660,17 @@ async def test_openapi_is_public_and_complete(host: Host) -> None:
     assert document["openapi"] == "3.1.0"
     operations = {op["operationId"] for item in document["paths"].values() for op in item.values()}
     assert {"submit_job", "login", "websocket", "logout"} <= operations
+
+
+async def test_openapi_is_built_once_and_answers_the_same_document(host: Host) -> None:
+    # The encoded document is cached per application: every answer is the full document.
+    first = await host.http.get("/v1/openapi.json")
+    second = await host.http.get("/v1/openapi.json")
+    assert first.headers["Content-Type"] == second.headers["Content-Type"]
+    assert first.headers["Content-Type"] == "application/json; charset=utf-8"
+    body = await first.read()
+    assert await second.read() == body
+    assert msgspec.json.decode(body) == msgspec.json.decode(msgspec.json.encode(build_openapi()))
 
 
 # --- the server never leaks internals -----------------------------------------------------------

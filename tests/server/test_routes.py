@@ -95,6 +95,36 @@ def test_every_command_round_trips(command_type: type[fc.Command]) -> None:
     assert _round_trip(command) == command
 
 
+def test_cached_route_fields_match_each_command_type() -> None:
+    # The codec caches fields per command type: each type must get its own, not a neighbour's.
+    for route in ROUTES:
+        fresh = [f.name for f in msgspec.structs.fields(route.command)]
+        bound = set(route.path_params) | set(route.headers)
+        assert list(route.field_names) == [name for name in fresh if name not in bound]
+        assert route.path_params == tuple(
+            seg[1:-1] for seg in route.path.split("/") if seg.startswith("{")
+        )
+    for command_type in fc.COMMAND_TYPES:
+        command = _sample(command_type)
+        request = command_to_request(command)
+        sent = {key for key, _ in request.query} | set(request.json_body or {})
+        assert sent <= set(route_for(command_type).field_names), command_type.__name__
+
+
+def test_cached_defaults_are_not_shared_with_commands() -> None:
+    # A list default (``targets``) compared from the cache must not alias any command's list.
+    first = fc.CheckStatus(target_type="client")
+    assert command_to_request(first).query == [("target_type", "client")]
+    first.targets.append("site-1")
+    assert command_to_request(first).query == [("target_type", "client"), ("targets", "site-1")]
+    fresh = fc.CheckStatus(target_type="client")
+    assert command_to_request(fresh).query == [("target_type", "client")]
+    assert _round_trip(fresh) == fresh
+    again = _round_trip(fresh)
+    assert isinstance(again, fc.CheckStatus)
+    assert again.targets == []
+
+
 @given(
     detailed=st.booleans(),
     limit=st.none() | st.integers(min_value=0, max_value=10**6),

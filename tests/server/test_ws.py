@@ -365,6 +365,22 @@ async def test_logout_and_expiry(host: Host) -> None:
         assert (await idle.call(1, fc.ListJobs()))["code"] == "session_expired"
 
 
+async def test_a_refused_session_is_dropped_from_the_connection(host: Host) -> None:
+    # Reads authenticate and serve in one worker job: a refused token still ends the
+    # connection's session, as the separate check did.
+    async with peer(host) as client:
+        before = await client.call(1, fc.ListJobs())
+        assert before["code"] == "not_authenticated"
+        assert "not logged in" in before["message"]
+        await client.login()
+        assert (await client.call(2, fc.ListJobs()))["value"] == []
+        host.system.clock.advance(1801)
+        assert (await client.call(3, fc.GetJobMeta(job_id="j")))["code"] == "session_expired"
+        after = await client.call(4, fc.ListJobs())
+        assert after["code"] == "not_authenticated"
+        assert "not logged in" in after["message"]
+
+
 async def test_too_many_requests_in_flight(tmp_path: Any) -> None:
     settings = ServerSettings(ws_max_in_flight=1, chunk_bytes=64)
     async with hosted(str(tmp_path), settings) as host:

@@ -2,12 +2,13 @@
 sessions).
 
 They honour the same contracts as the durable stores: every read returns a copy, every write
-takes a whole value, and each store is safe to call from several threads.
+takes a whole value, and each store is safe to call from several threads. Job metas are copied
+with ``copy_json`` rather than ``copy.deepcopy``: on every read of the in-process path the
+deep copy was the largest single cost.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import Counter
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ import msgspec
 
 from flare_core.lifecycle import is_terminal
 from flare_core.listing import normalize_study
+from flare_core.nesting import copy_json
 from flare_core.service.ports import SessionRecord
 from flare_core.studies import StudyRegistry
 from flare_core.tokens import TokenRecord, TokenScope
@@ -56,13 +58,13 @@ class MemoryJobStore:
         with self._lock:
             if job_id in self._jobs:
                 raise KeyError(job_id)
-            self._jobs[job_id] = copy.deepcopy(dict(meta))
+            self._jobs[job_id] = copy_json(dict(meta))
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """A copy of the job's meta, or None."""
         with self._lock:
             meta = self._jobs.get(job_id)
-            return None if meta is None else copy.deepcopy(meta)
+            return None if meta is None else copy_json(meta)
 
     def update(self, job_id: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
         """Merge ``changes`` into the job's meta; a copy of the result, or None (no job)."""
@@ -70,8 +72,8 @@ class MemoryJobStore:
             meta = self._jobs.get(job_id)
             if meta is None:
                 return None
-            meta.update(copy.deepcopy(dict(changes)))
-            return copy.deepcopy(meta)
+            meta.update(copy_json(dict(changes)))
+            return copy_json(meta)
 
     def remove(self, job_id: str) -> bool:
         """Forget the job; False when it did not exist."""
@@ -99,7 +101,7 @@ class MemoryJobStore:
             matches.sort(key=_submit_epoch)  # stable: ties keep insertion order
             if newest:
                 matches = matches[-newest:]
-            return [copy.deepcopy(meta) for meta in matches]
+            return [copy_json(meta) for meta in matches]
 
     def count(self, study: str) -> int:
         """How many jobs (any status) belong to ``study``."""
@@ -115,7 +117,7 @@ class MemoryJobStore:
         """Copies of the jobs that are not ``FINISHED:*``, oldest submit first."""
         with self._lock:
             live = [
-                copy.deepcopy(m)
+                copy_json(m)
                 for m in self._jobs.values()
                 if not is_terminal(str(m.get("status", "")))
             ]

@@ -22,9 +22,9 @@ import asyncio
 import functools
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final
+from typing import Final, NamedTuple
 
 import msgspec
 from aiohttp import web
@@ -63,7 +63,7 @@ from flare_adapters.server.observe import (
 from flare_adapters.server.settings import ServerSettings
 from flare_adapters.server.uploads import UploadTooLarge, spool_stream, upload_reply
 from flare_adapters.server.ws import websocket_handler
-from flare_adapters.serving import serve_command
+from flare_adapters.serving import Served, serve_command
 from flare_core.errors import AuthenticationError, InvalidArgumentError
 from flare_core.nesting import decode_json
 from flare_ports import Backend
@@ -154,6 +154,49 @@ async def problems_middleware(
         )
 
 
+# Command routes without a request body (GET/DELETE, downloads included) authenticate the token
+# in the same worker job that then parses and serves the command: one hop to the thread pool
+# per request instead of two (each costs ~0.1-0.2 ms of the event loop's time here). The order
+# is kept: the header is checked first, then the token, and only then is the request parsed.
+# Routes with a body stay with the middleware, which refuses a bad token before the body is read.
+_ONE_HOP: Final = frozenset(
+    (route.method, route.path)
+    for route in ROUTES
+    if route.fields_in_query and route.transfer != "upload"
+)
+_BEARER: Final = web.RequestKey("bearer", str)
+
+
+def _is_one_hop(request: web.Request) -> bool:
+    route = request.match_info.route
+    resource = route.resource
+    return resource is not None and (route.method, resource.canonical) in _ONE_HOP
+
+
+class _Refused(NamedTuple):
+    """The token was refused (``backend.authenticate`` raised ``error``)."""
+
+    error: Exception
+
+
+def _authenticate_and_serve(
+    backend: Backend,
+    token: str,
+    route: Route,
+    path_params: dict[str, str],
+    query: list[tuple[str, str]],
+    headers: Mapping[str, str],
+) -> tuple[Caller, fc.Command, Served] | _Refused:
+    # Runs in the thread pool: authenticate (as ``auth_middleware`` does), parse, serve.
+    try:
+        principal = backend.authenticate(token)
+    except Exception as exc:  # expired, unknown, shut down...: each has its problem
+        return _Refused(exc)
+    command = request_to_command(route, path_params, query, None, headers)
+    served = serve_command(backend, token, command, principal=principal)
+    return Caller(token, principal), command, served
+
+
 @web.middleware
 async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -161,7 +204,9 @@ async def auth_middleware(
     """Authenticate ``Authorization: Bearer`` on every non-public request.
 
     The WebSocket endpoint may also be opened without credentials (then its first frame logs
-    in); a present but invalid header is refused before the upgrade.
+    in); a present but invalid header is refused before the upgrade. On bodiless command
+    routes (``_ONE_HOP``) only the header is checked here; the handler authenticates the token
+    before anything else.
     """
     if (request.method, request.path) in _PUBLIC:
         return await handler(request)
@@ -174,6 +219,9 @@ async def auth_middleware(
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return exception_response(AuthenticationError("expected 'Authorization: Bearer <token>'"))
+    if _is_one_hop(request):
+        request[_BEARER] = token  # the handler authenticates it (see ``_ONE_HOP``)
+        return await handler(request)
     try:
         principal = await run_sync(request.app, request.app[BACKEND].authenticate, token)
     except Exception as exc:  # expired, unknown, shut down...: each has its problem
@@ -211,13 +259,28 @@ async def login_handler(request: web.Request) -> web.StreamResponse:
     return web.Response(status=201, body=_encode(grant), content_type=_JSON)
 
 
-async def openapi_handler(request: web.Request) -> web.StreamResponse:
-    """``GET /v1/openapi.json``: the generated OpenAPI document."""
-    return web.json_response(build_openapi(), dumps=lambda d: _encode(d).decode())
+def _openapi_handler() -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The handler of ``GET /v1/openapi.json``: the generated OpenAPI document.
+
+    The document depends only on the route table, yet generating it takes ~15 ms (on the
+    event loop): each application builds and encodes it once, on its first request.
+    """
+    body: bytes | None = None
+
+    async def openapi_handler(request: web.Request) -> web.StreamResponse:
+        nonlocal body
+        if body is None:
+            body = _encode(build_openapi())
+        # Bytes are immutable, so every response can share them.
+        return web.Response(body=body, content_type=_JSON, charset="utf-8")
+
+    return openapi_handler
 
 
 def _command_handler(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
+        if _BEARER in request:
+            return await _one_hop(request, route)
         caller = caller_of(request)
         assert caller is not None  # the auth middleware guards every command route
         body = None if route.fields_in_query else await _read_json(request)
@@ -241,6 +304,27 @@ def _command_handler(route: Route) -> Callable[[web.Request], Awaitable[web.Stre
 
     handler.__name__ = f"handle_{route.op}"
     return handler
+
+
+async def _one_hop(request: web.Request, route: Route) -> web.StreamResponse:
+    app = request.app
+    outcome = await run_sync(
+        app,
+        _authenticate_and_serve,
+        app[BACKEND],
+        request[_BEARER],
+        route,
+        dict(request.match_info),
+        list(request.query.items()),
+        request.headers,
+    )
+    if isinstance(outcome, _Refused):
+        return exception_response(outcome.error)
+    caller, command, served = outcome
+    request[CALLER] = caller
+    if served.open_download is not None:
+        return await _download(request, command, served.open_download)
+    return reply_response(served.reply)
 
 
 async def _upload(request: web.Request, caller: Caller, command: fc.Command) -> web.StreamResponse:
@@ -351,7 +435,7 @@ def build_app(
     )
     app[WEBSOCKETS] = OpenSockets()
     app.router.add_post(LOGIN_PATH, login_handler)
-    app.router.add_get(OPENAPI_PATH, openapi_handler)
+    app.router.add_get(OPENAPI_PATH, _openapi_handler())
     app.router.add_get(WS_PATH, websocket_handler)
     install_event_stream(app)
     install_observability(app)

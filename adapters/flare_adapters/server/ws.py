@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -56,6 +56,7 @@ from flare_adapters.ws.protocol import (
     ReplyFrame,
 )
 from flare_core.errors import AuthenticationError, InvalidArgumentError
+from flare_ports import Backend
 from flare_ports.wire import Codec, WireError, json_codec, msgpack_codec
 
 __all__ = [
@@ -81,6 +82,23 @@ logger = logging.getLogger("flare_adapters.server.ws")
 
 def _cancelled() -> fc.Problem:
     return protocol_problem("cancelled", "request cancelled by the client")
+
+
+class _Refused(NamedTuple):
+    """The token was refused (``backend.authenticate`` raised ``error``)."""
+
+    error: Exception
+
+
+def _authenticated_serve(
+    backend: Backend, token: str, command: fc.Command
+) -> tuple[fc.Principal, Served] | _Refused:
+    # Runs in the thread pool: what ``authenticate`` then ``_serve`` do, in one job.
+    try:
+        principal = backend.authenticate(token)
+    except Exception as exc:  # the caller re-raises it on the loop, as ``authenticate`` would
+        return _Refused(exc)
+    return principal, serve_command(backend, token, command, principal=principal)
 
 
 class _SendWindow:
@@ -316,6 +334,13 @@ class _Connection:
             await self.reply(frame.id, fc.Ok(value=None))
             return
         command = self._command(frame)
+        if frame.op != "download" and command.transfer is None:
+            # The common case (every read): authenticate and serve in one worker job.
+            served = await self._authenticate_and_serve(command)
+            if isinstance(command, fc.Logout):
+                self.caller = None
+            await self.reply(frame.id, served.reply)
+            return
         caller = await self.authenticate()
         if frame.op == "download":
             if command.transfer != "download":
@@ -328,6 +353,29 @@ class _Connection:
         if isinstance(command, fc.Logout):
             self.caller = None
         await self.reply(frame.id, served.reply)
+
+    async def _authenticate_and_serve(self, command: fc.Command) -> Served:
+        """``authenticate`` then ``_serve``, in one job of the thread pool instead of two (a hop
+        costs ~0.1 ms of wall time and of the event loop's time here).
+
+        Raises:
+            AuthenticationError: not logged in, or the token was logged out.
+            SessionExpired: the session idled out.
+        """
+        if self.caller is None:
+            raise AuthenticationError("not logged in: send a login frame first")
+        token = self.caller.token
+        outcome = await run_sync(self.app, _authenticated_serve, self.app[BACKEND], token, command)
+        if isinstance(outcome, _Refused):
+            if isinstance(outcome.error, (AuthenticationError, fc.SessionClosed)):
+                # Expired, revoked or logged out: no more events of the session's study either.
+                self.caller = None
+            raise outcome.error
+        principal, served = outcome
+        # A request running alongside may have logged out meanwhile: never bring that back.
+        if self.caller is not None and self.caller.token == token:
+            self.caller = Caller(token, principal)
+        return served
 
     async def _serve(self, caller: Caller, command: fc.Command) -> Served:
         # Authenticated already (``authenticate``): the routine does not do it again.
