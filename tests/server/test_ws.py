@@ -19,7 +19,7 @@ from websockets.typing import Subprotocol
 
 import flare_core as fc
 from flare_adapters.server.settings import ServerSettings
-from flare_adapters.server.ws import JSON_PROTOCOL, MSGPACK_PROTOCOL
+from flare_adapters.ws.protocol import JSON_PROTOCOL, MSGPACK_PROTOCOL
 from tests.server.server_kit import Host, hello_zip, hosted
 
 pytestmark = pytest.mark.asyncio

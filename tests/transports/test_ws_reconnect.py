@@ -17,7 +17,6 @@ from websockets.typing import Subprotocol
 from flare_adapters.loop_thread import LoopThread
 from flare_adapters.session import Session
 from flare_adapters.ws.client import (
-    JSON_PROTOCOL,
     MSGPACK_PROTOCOL,
     AsyncWsTransport,
     WsOptions,
@@ -52,13 +51,6 @@ def _inner(transport: WsTransport) -> AsyncWsTransport:
     inner = transport.inner
     assert isinstance(inner, AsyncWsTransport)
     return inner
-
-
-def test_subprotocol_names_match_the_server() -> None:
-    from flare_adapters.server import ws as server_ws
-
-    assert JSON_PROTOCOL == server_ws.JSON_PROTOCOL
-    assert MSGPACK_PROTOCOL == server_ws.MSGPACK_PROTOCOL
 
 
 @pytest.mark.parametrize("encoding", ["json", "msgpack"])

@@ -36,15 +36,11 @@ from flare_adapters.server.settings import WS_MAX_JOB_ID_CHARS
 from flare_adapters.server.uploads import Spool, upload_reply
 from flare_adapters.serving import Served, serve_command
 from flare_adapters.ws.protocol import (
-    CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
     CLOSE_INVALID_PAYLOAD,
     CLOSE_NORMAL,
     CLOSE_POLICY_VIOLATION,
-    CLOSE_TOO_BIG,
     CLOSE_UNSUPPORTED_DATA,
-    JSON_PROTOCOL,
-    MSGPACK_PROTOCOL,
     REQUEST_OPS,
     SUBPROTOCOLS,
     AckFrame,
@@ -59,23 +55,7 @@ from flare_core.errors import AuthenticationError, InvalidArgumentError
 from flare_ports import Backend
 from flare_ports.wire import Codec, WireError, json_codec, msgpack_codec
 
-__all__ = [
-    "CLOSE_GOING_AWAY",
-    "CLOSE_INTERNAL_ERROR",
-    "CLOSE_INVALID_PAYLOAD",
-    "CLOSE_NORMAL",
-    "CLOSE_POLICY_VIOLATION",
-    "CLOSE_TOO_BIG",
-    "CLOSE_UNSUPPORTED_DATA",
-    "JSON_PROTOCOL",
-    "MSGPACK_PROTOCOL",
-    "AckFrame",
-    "ChunkFrame",
-    "ClientFrame",
-    "EventFrame",
-    "ReplyFrame",
-    "websocket_handler",
-]
+__all__ = ["websocket_handler"]
 
 logger = logging.getLogger("flare_adapters.server.ws")
 
