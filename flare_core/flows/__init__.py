@@ -10,6 +10,7 @@ so a new flow is declared once, in its module. The flow modules are public (the 
 them as namespaces: ``jobs.submit_job``); ``_calls`` and ``_context`` hold the shared parts.
 """
 
+from flare_core._public import report_package
 from flare_core.flows import _calls, _context, jobs, monitor, shell, stats, studies, system
 from flare_core.flows._calls import *  # noqa: F403
 from flare_core.flows._context import *  # noqa: F403
@@ -30,9 +31,4 @@ __all__ += stats.__all__
 __all__ += studies.__all__
 __all__ += system.__all__
 
-# The exported classes report this package as their module, not the private one that
-# defines them (as httpx does): that is where users and the docs find them.
-for _name in __all__:
-    _value = globals()[_name]
-    if isinstance(_value, type) and _value.__module__.startswith("flare_core.flows._"):
-        _value.__module__ = __name__
+report_package(globals(), __all__, __name__)

@@ -4,6 +4,7 @@
 it from a ``ServiceConfig`` and ``ServicePorts`` (see ``flare_core.service.ports``).
 """
 
+from flare_core._public import report_package
 from flare_core.service._admin import AdminService
 from flare_core.service._config import DEFAULT_MAX_LOG_BYTES, ServiceConfig, UserConfig
 from flare_core.service._core import SiteInfo, job_blob_prefix
@@ -35,9 +36,4 @@ __all__ = [
     "verify_api_key",
 ]
 
-# The exported classes report this package as their module, not the private one that
-# defines them (as httpx does): that is where users and the docs find them.
-for _name in __all__:
-    _value = globals()[_name]
-    if isinstance(_value, type) and _value.__module__.startswith("flare_core.service._"):
-        _value.__module__ = __name__
+report_package(globals(), __all__, __name__)
