@@ -167,11 +167,7 @@ class AdminService:
         core = self._core
         with core.guard():
             core.running = False  # no scheduling pass dispatches anything from now on
-            live = [
-                meta
-                for meta in core.ports.jobs.unfinished()
-                if meta.get("status") in (JobStatus.DISPATCHED, JobStatus.RUNNING)
-            ]
+            live = core.ports.jobs.unfinished((JobStatus.DISPATCHED, JobStatus.RUNNING))
             for meta in live:
                 job_id = str(meta["job_id"])
                 core.stop_reasons[job_id] = reason

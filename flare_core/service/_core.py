@@ -152,6 +152,8 @@ class ServiceCore:
         self.downloads: OrderedDict[str, PendingDownload] = OrderedDict()
         self.pending_deletes: set[str] = set()  # live jobs to delete once they end
         self.stop_reasons: dict[str, str] = {}  # live jobs a stopping server aborted: why
+        # Sessions seen since their stored ``last_seen`` (monotonic seconds): see _sessions.
+        self.seen: dict[str, float] = {}
         self._sites: dict[str, _Site] = {}
         self._listeners: dict[int, Callable[[JobEvent], None]] = {}
         self._next_listener = 0

@@ -66,6 +66,7 @@ _TRIGGERS: dict[JobStatus, Trigger] = {
     JobStatus.ABANDONED: Trigger.ABANDON,
 }
 _LIVE = (JobStatus.DISPATCHED, JobStatus.RUNNING)
+_WAITING = (JobStatus.SUBMITTED, JobStatus.APPROVED)  # what ``_try_dispatch`` can dispatch
 _MAX_ARCHIVE_FILES = 10_000
 _ARCHIVE_CHUNK = 1024 * 1024
 _MAX_ARCHIVE_DEPTH = 32
@@ -169,10 +170,14 @@ def schedule_now(core: ServiceCore) -> None:
         core.reschedule = True
         while core.reschedule and core.running:
             core.reschedule = False
-            unfinished = core.ports.jobs.unfinished()
+            waiting = core.ports.jobs.unfinished(_WAITING)
+            if not waiting:
+                break
             limit = core.config.max_running_jobs
-            live = sum(1 for job in unfinished if job.get("status") in _LIVE)
-            for candidate in unfinished:
+            # Only a limit needs the live count; the pass never reads the running jobs else
+            # (with hundreds running, reading them on every submit and job end was the cost).
+            live = 0 if limit is None else len(core.ports.jobs.unfinished(_LIVE))
+            for candidate in waiting:
                 if limit is not None and live >= limit:
                     break  # a job's end triggers the next pass
                 live += _try_dispatch(core, str(candidate.get("job_id", "")))

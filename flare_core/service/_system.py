@@ -72,7 +72,7 @@ _LIVE = (JobStatus.DISPATCHED.value, JobStatus.RUNNING.value)
 
 
 def _running_jobs(core: ServiceCore) -> list[dict[str, Any]]:
-    return [m for m in core.ports.jobs.unfinished() if m.get("status") == JobStatus.RUNNING]
+    return core.ports.jobs.unfinished((JobStatus.RUNNING,))
 
 
 def check_status(core: ServiceCore, principal: Principal, command: CheckStatus) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def report_version(
 
 
 def _refuse_while_running(core: ServiceCore, action: str) -> None:
-    if any(m.get("status") in _LIVE for m in core.ports.jobs.unfinished()):
+    if core.ports.jobs.unfinished(_LIVE):
         raise JobNotDone(
             f"There are still jobs running. Please let them finish or abort_job before {action}."
         )

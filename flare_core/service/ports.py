@@ -13,7 +13,7 @@ users (e.g. the simulated engine writing workspaces from clock callbacks).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -187,8 +187,14 @@ class JobStore(Protocol):
         """How many jobs are in each status, every study together (statuses with none left out)."""
         ...
 
-    def unfinished(self) -> list[dict[str, Any]]:
-        """Copies of the jobs whose status is not ``FINISHED:*``, oldest submit first."""
+    def unfinished(self, statuses: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Copies of the jobs whose status is not ``FINISHED:*``, oldest submit first; only
+        those whose status is one of ``statuses`` when given.
+
+        The scheduler asks for the waiting jobs on every submit and every job end: a store
+        must answer without reading every live job (an index), or passes grow with the
+        number of running jobs and job ends fall behind submits.
+        """
         ...
 
 

@@ -163,6 +163,21 @@ class JobStoreContract:
         job_store.add(_job("early", 2.0))
         assert _ids(job_store.unfinished()) == ["early", "late"]
 
+    def test_unfinished_by_status(self, job_store: JobStore) -> None:
+        job_store.add(_job("run-late", 5.0, status="RUNNING"))
+        job_store.add(_job("waiting", 3.0))
+        job_store.add(_job("approved", 4.0, status="APPROVED"))
+        job_store.add(_job("run-early", 1.0, status="RUNNING"))
+        job_store.add(_job("done", 2.0, status="FINISHED:COMPLETED"))
+        assert _ids(job_store.unfinished(("RUNNING",))) == ["run-early", "run-late"]
+        assert _ids(job_store.unfinished(["APPROVED", "SUBMITTED"])) == ["waiting", "approved"]
+        assert job_store.unfinished(("FINISHED:COMPLETED",)) == []  # never a finished job
+        assert job_store.unfinished(()) == []
+        job_store.update("waiting", {"status": "DISPATCHED"})  # the index follows updates
+        assert _ids(job_store.unfinished(("SUBMITTED", "APPROVED"))) == ["approved"]
+        job_store.update("run-early", {"status": "FINISHED:ABORTED"})
+        assert _ids(job_store.unfinished(("RUNNING", "DISPATCHED"))) == ["waiting", "run-late"]
+
 
 _SCOPE = TokenScope(
     study="default",

@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 import flare_core as fc
+from flare_adapters.server.event_hub import EVENT_HUB
 from flare_adapters.server.settings import ServerSettings
 from flare_adapters.ws.protocol import JSON_PROTOCOL, MSGPACK_PROTOCOL
 from tests.server.server_kit import Host, hello_zip, hosted
@@ -232,6 +233,33 @@ async def test_events_follow_subscriptions_and_study(host: Host) -> None:
         assert (await other_study.call(2, fc.ListStudies()))["kind"] == "ok"
         assert watcher.events == []
         assert other_study.events == []
+
+
+async def test_a_job_subscribed_by_id_and_by_every_job_is_pushed_once(host: Host) -> None:
+    api = await host.api()
+    async with peer(host) as watcher:
+        await watcher.login()
+        job = await api.submit(hello_zip())
+        await watcher.send({"id": 1, "op": "subscribe", "job_id": job})
+        await watcher.send({"id": 2, "op": "subscribe", "job_id": None})
+        await watcher.reply(1)
+        await watcher.reply(2)
+        await api.ok("POST", f"/v1/jobs/{job}/abort")
+        assert (await watcher.call(3, fc.ListStudies()))["kind"] == "ok"
+        assert [e["status"] for e in watcher.events] == ["FINISHED:ABORTED"]
+        await watcher.send({"id": 4, "op": "unsubscribe", "job_id": None})
+        await watcher.reply(4)
+        await api.ok("DELETE", f"/v1/jobs/{job}")
+        assert (await watcher.call(5, fc.ListStudies()))["kind"] == "ok"
+        assert [e["status"] for e in watcher.events] == ["FINISHED:ABORTED", "DELETED"]
+    # The closed connection lets go of its subscriptions (its cleanup may run just after the
+    # close handshake): the hub stops listening.
+    hub = host.server.app[EVENT_HUB]
+    for _ in range(2000):
+        if hub.listening == 0:
+            break
+        await asyncio.sleep(0.005)
+    assert hub.listening == 0
 
 
 async def _finished_job(host: Host) -> str:

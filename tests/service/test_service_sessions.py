@@ -164,6 +164,27 @@ def test_sessions_expire_after_the_idle_timeout_on_the_monotonic_clock() -> None
         h.service.authenticate(grant.token)
 
 
+def test_the_idle_timer_is_exact_but_stored_at_most_every_hundredth_of_the_timeout() -> None:
+    h = Harness(idle_timeout=100.0)  # stored at most every second
+    grant = h.service.login(ADMIN, ADMIN, "default")
+    store = h.system.ports.sessions
+    session_id = h.service.authenticate(grant.token).session_id
+    first = store.get(session_id)
+    assert first is not None
+    for _ in range(50):  # 50 requests within 0.5 s: not one store write
+        h.advance(0.01)
+        h.service.authenticate(grant.token)
+    assert store.get(session_id) == first
+    h.advance(99.9)  # idle 99.9 s since the last request, 100.4 s since the stored moment
+    h.service.authenticate(grant.token)  # alive: the timer is exact in the service
+    stored = store.get(session_id)
+    assert stored is not None
+    assert stored.last_seen > first.last_seen
+    h.advance(100.5)
+    with pytest.raises(SessionExpired):
+        h.service.authenticate(grant.token)
+
+
 def test_logout_is_idempotent_and_ends_the_session() -> None:
     h = Harness()
     grant = h.service.login(ADMIN, ADMIN, "default")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import msgspec
@@ -113,13 +113,16 @@ class MemoryJobStore:
         with self._lock:
             return dict(Counter(str(meta.get("status", "")) for meta in self._jobs.values()))
 
-    def unfinished(self) -> list[dict[str, Any]]:
-        """Copies of the jobs that are not ``FINISHED:*``, oldest submit first."""
+    def unfinished(self, statuses: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Copies of the jobs that are not ``FINISHED:*`` (and whose status is one of
+        ``statuses`` when given), oldest submit first."""
+        wanted = None if statuses is None else frozenset(map(str, statuses))
         with self._lock:
             live = [
                 copy_json(m)
                 for m in self._jobs.values()
-                if not is_terminal(str(m.get("status", "")))
+                if not is_terminal(status := str(m.get("status", "")))
+                and (wanted is None or status in wanted)
             ]
         live.sort(key=_submit_epoch)
         return live

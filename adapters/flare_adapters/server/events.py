@@ -21,6 +21,7 @@ from aiohttp import web
 import flare_core as fc
 from flare_adapters.http.routes import EVENTS_PATH
 from flare_adapters.server.context import BACKEND, SETTINGS, caller_of
+from flare_adapters.server.event_hub import EVENT_HUB, EventHub
 
 __all__ = ["EVENT_STREAMS", "EventStreams", "events_handler", "install_event_stream"]
 
@@ -46,42 +47,23 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     study = caller.principal.study
     only = request.query.get("job_id") or None
     app = request.app
-    loop = asyncio.get_running_loop()
     queue: asyncio.Queue[fc.JobEvent] = asyncio.Queue()
     backlog = app[SETTINGS].ws_event_backlog
 
-    def offer(event: fc.JobEvent) -> None:
-        if event.study != study or (only is not None and event.job_id != only):
+    def offer(event: fc.JobEvent) -> None:  # on the loop, from the server's event hub
+        if event.study != study:
             return
         if queue.qsize() >= backlog:
             queue.get_nowait()  # drop the oldest: events are wake-up hints
         queue.put_nowait(event)
 
-    def listener(event: fc.JobEvent) -> None:
-        # Called from any thread (often under the service's lock): only hand the event over.
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
-            loop.call_soon_threadsafe(offer, event)
-
-    unsubscribe = app[BACKEND].subscribe(listener)
+    unsubscribe = app[EVENT_HUB].subscribe(only, offer)
     stopping = app[EVENT_STREAMS].stopping
     response = web.StreamResponse(headers={"Content-Type": _NDJSON, "Cache-Control": "no-store"})
     try:
-        await response.prepare(request)
-        await response.write(b'{"subscribed":true}\n')
-        while not stopping.is_set():
-            next_event = asyncio.ensure_future(queue.get())
-            stop = asyncio.ensure_future(stopping.wait())
-            done, _ = await asyncio.wait(
-                {next_event, stop}, timeout=_KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
-            )
-            stop.cancel()
-            if next_event not in done:
-                next_event.cancel()
-                if not done:
-                    await response.write(b"\n")
-                continue
-            event = next_event.result()
-            await response.write(_encode({"event": event}) + b"\n")
+        await _stream(request, response, queue, stopping)
+    except ConnectionResetError:  # the client went away (a wait that ended): nothing to say
+        return response
     finally:
         unsubscribe()
     with contextlib.suppress(ConnectionResetError):
@@ -89,12 +71,39 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    queue: asyncio.Queue[fc.JobEvent],
+    stopping: asyncio.Event,
+) -> None:
+    """Send the stream until the server stops (``ConnectionResetError``: the client left)."""
+    await response.prepare(request)
+    await response.write(b'{"subscribed":true}\n')
+    while not stopping.is_set():
+        next_event = asyncio.ensure_future(queue.get())
+        stop = asyncio.ensure_future(stopping.wait())
+        done, _ = await asyncio.wait(
+            {next_event, stop}, timeout=_KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
+        )
+        stop.cancel()
+        if next_event not in done:
+            next_event.cancel()
+            if not done:
+                await response.write(b"\n")
+            continue
+        event = next_event.result()
+        await response.write(_encode({"event": event}) + b"\n")
+
+
 async def _end_streams(app: web.Application) -> None:
     app[EVENT_STREAMS].stopping.set()
 
 
 def install_event_stream(app: web.Application) -> None:
-    """Add ``GET /v1/events`` to ``app`` (and end its streams when the app shuts down)."""
+    """Add ``GET /v1/events`` to ``app`` (and end its streams when the app shuts down), and
+    the event hub that it and the WebSocket connections take their job events from."""
+    app[EVENT_HUB] = EventHub(app[BACKEND])
     app[EVENT_STREAMS] = EventStreams()
     app.router.add_get(EVENTS_PATH, events_handler)
     app.on_shutdown.append(_end_streams)

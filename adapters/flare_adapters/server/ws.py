@@ -32,6 +32,7 @@ from flare_adapters.server.context import (
     run_sync,
 )
 from flare_adapters.server.downloads import open_archive
+from flare_adapters.server.event_hub import EVENT_HUB
 from flare_adapters.server.settings import WS_MAX_JOB_ID_CHARS
 from flare_adapters.server.uploads import Spool, upload_reply
 from flare_adapters.serving import Served, serve_command
@@ -120,12 +121,10 @@ class _Connection:
         self.uploads: dict[int, _Upload] = {}
         self.failed_uploads: set[int] = set()
         self.credits: dict[int, _SendWindow] = {}
-        self.subscriptions: set[str | None] = set()
-        self._unsubscribe: Callable[[], None] | None = None
+        self.subscriptions: dict[str | None, Callable[[], None]] = {}  # key -> its stop
         self._events: asyncio.Queue[fc.JobEvent] = asyncio.Queue()
         self._event_pump: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
-        self._loop = asyncio.get_running_loop()
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -191,9 +190,9 @@ class _Connection:
 
     async def cleanup(self) -> None:
         """Cancel what is still running and release uploads and the event subscription."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for stop in self.subscriptions.values():
+            stop()
+        self.subscriptions.clear()
         tasks = [*self.tasks.values()]
         if self._event_pump is not None:
             tasks.append(self._event_pump)
@@ -477,26 +476,24 @@ class _Connection:
                 raise InvalidArgumentError(
                     f"at most {limit} subscriptions per connection; unsubscribe first"
                 )
-            self.subscriptions.add(job_id)
-        else:
-            self.subscriptions.discard(job_id)
-        if self.subscriptions and self._unsubscribe is None:
-            self._unsubscribe = self.app[BACKEND].subscribe(self._listener)
-            self._event_pump = asyncio.create_task(self._pump())
-        elif not self.subscriptions and self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+            if job_id not in self.subscriptions:
+                offer = self._offer if job_id is None else self._offer_one
+                self.subscriptions[job_id] = self.app[EVENT_HUB].subscribe(job_id, offer)
+            if self._event_pump is None:
+                self._event_pump = asyncio.create_task(self._pump())
+        elif (stop := self.subscriptions.pop(job_id, None)) is not None:
+            stop()
 
-    def _listener(self, event: fc.JobEvent) -> None:
-        # Called from any thread (often under the service's lock): only hand the event over.
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
-            self._loop.call_soon_threadsafe(self._offer, event)
+    def _offer_one(self, event: fc.JobEvent) -> None:
+        # The hub calls once per matching subscription: with an every-job one as well, that
+        # one queues the event.
+        if None not in self.subscriptions:
+            self._offer(event)
 
     def _offer(self, event: fc.JobEvent) -> None:
+        # On the loop, from the server's event hub.
         caller = self.caller
         if caller is None or event.study != caller.principal.study:
-            return
-        if None not in self.subscriptions and event.job_id not in self.subscriptions:
             return
         if self._events.qsize() >= self.settings.ws_event_backlog:
             self._events.get_nowait()  # drop the oldest: events are wake-up hints

@@ -37,6 +37,10 @@ CREATE INDEX IF NOT EXISTS jobs_by_study_name_time ON jobs (study, name_lower, s
 DROP INDEX IF EXISTS jobs_by_study_name;
 CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name_lower);
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (submit_time) WHERE finished = 0;
+-- The live jobs by status (the status lives in the JSON meta): the scheduler's waiting jobs
+-- are found without reading the running ones (``SqliteJobStore.unfinished``).
+CREATE INDEX IF NOT EXISTS jobs_unfinished_by_status
+    ON jobs (json_extract(CAST(meta AS TEXT), '$.status'), submit_time) WHERE finished = 0;
 
 CREATE TABLE IF NOT EXISTS tokens (
     scope_key TEXT PRIMARY KEY,

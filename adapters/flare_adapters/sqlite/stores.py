@@ -14,7 +14,7 @@ msgspec JSON; the columns beside them exist only for indexes:
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 import msgspec
@@ -43,6 +43,11 @@ _decode_registry = msgspec.json.Decoder(StudyRegistry).decode
 # Appended to a prefix to form the exclusive upper bound of its key range (the largest code
 # point sorts after every other character in SQLite's binary UTF-8 collation).
 _TOP: Final = "\U0010ffff"
+
+# The terms of the partial expression index ``jobs_unfinished_by_status`` (``db.py``): a query
+# must spell them exactly so for the planner to search it.
+_UNFINISHED_STATUS: Final = "finished = 0 AND json_extract(CAST(meta AS TEXT), '$.status')"
+_TIME_ORDER: Final = "ORDER BY submit_time, job_id"
 
 # How many of a study's newest jobs a prefix listing scans before it reads the prefix's key
 # range instead (see ``SqliteJobStore._newest_matching``): under a millisecond of walk.
@@ -213,12 +218,21 @@ class SqliteJobStore:
             ).fetchall()
         return {str(status): int(count) for status, count in rows}
 
-    def unfinished(self) -> list[dict[str, Any]]:
-        """Copies of the jobs that are not ``FINISHED:*``, oldest submit first."""
+    def unfinished(self, statuses: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Copies of the jobs that are not ``FINISHED:*`` (and whose status is one of
+        ``statuses`` when given: a search of the ``jobs_unfinished_by_status`` index, whatever
+        the number of other live jobs), oldest submit first."""
+        args: tuple[str, ...] = ()
+        if statuses is None:
+            sql = f"SELECT meta FROM jobs WHERE finished = 0 {_TIME_ORDER}"
+        else:
+            args = tuple(map(str, statuses))
+            if not args:
+                return []
+            marks = ", ".join("?" * len(args))
+            sql = f"SELECT meta FROM jobs WHERE {_UNFINISHED_STATUS} IN ({marks}) {_TIME_ORDER}"
         with self._db.reading() as conn:
-            rows = conn.execute(
-                "SELECT meta FROM jobs WHERE finished = 0 ORDER BY submit_time, job_id"
-            ).fetchall()
+            rows = conn.execute(sql, args).fetchall()
         return [_decode_meta(row[0]) for row in rows]
 
     def job_ids(self) -> set[str]:
