@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import ssl
-import threading
 import time
 from collections.abc import AsyncIterator
 from importlib import metadata
@@ -40,6 +39,7 @@ from flare_adapters.server.unparsed import ProblemAppRunner
 from flare_adapters.sqlite.blobs import BlobDirectory
 from flare_adapters.sqlite.db import Database
 from flare_adapters.sqlite.recovery import collect_orphans, recover_jobs
+from flare_adapters.sqlite.service_lock import CommittingLock
 from flare_adapters.sqlite.stores import (
     SqliteJobStore,
     SqliteSessionStore,
@@ -134,7 +134,7 @@ class ServerRuntime:
                 packer=ZipPacker(),
                 engine=self.engine,
                 workspaces=self.workspaces,
-                lock=threading.RLock(),
+                lock=CommittingLock(self.db),  # one commit per locked section
                 # Shell file work in a worker process, off the event loop's GIL (issue 10).
                 offload=self.offload,
                 timers=self.clock,

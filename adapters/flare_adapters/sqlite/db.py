@@ -8,6 +8,7 @@ threads; SQLite connections are not safe for concurrent use).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -82,6 +83,7 @@ class Database:
     def __init__(self, path: str, *, busy_timeout: float = 30.0) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._batching = False  # only read or set by the thread holding _lock
         # isolation_level=None: we issue BEGIN/COMMIT ourselves (explicit, IMMEDIATE).
         self._conn = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
@@ -111,12 +113,56 @@ class Database:
             tx.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make the write transactions this thread runs inside the block one commit.
+
+        Each ``transaction()`` inside becomes a savepoint of one transaction, begun by the
+        first of them (a block that writes nothing commits nothing), so a part that raises
+        is still undone on its own, and the whole is committed when the block ends, also when
+        it raises: what was written stays written, as with one commit each. Until then no
+        other thread reads or writes (the block holds the connection), so nobody sees the
+        writes before they are durable. Nested use joins the outer batch.
+
+        Why: one mutation of the service (a submit: its token record, the job, its dispatch
+        and start) was several transactions, each a WAL commit and an fsync, in sequence.
+        """
+        with self._lock:
+            if self._batching:
+                yield
+                return
+            self._batching = True
+            try:
+                yield
+            finally:
+                self._batching = False
+                if self._conn.in_transaction:
+                    try:
+                        self._conn.execute("COMMIT")
+                    except BaseException:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
+                        raise
+
+    @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run a write transaction: committed when the block ends, rolled back if it raises.
 
-        Nested use inside the same thread joins the outer transaction.
+        Nested use inside the same thread joins the outer transaction; inside ``batch()`` it
+        is a savepoint of the batch's transaction.
         """
         with self._lock:
+            if self._batching:
+                if not self._conn.in_transaction:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("SAVEPOINT part")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK TO part")
+                    self._conn.execute("RELEASE part")
+                    raise
+                self._conn.execute("RELEASE part")
+                return
             if self._conn.in_transaction:
                 yield self._conn
                 return
