@@ -72,7 +72,8 @@ def test_a_closed_offload_refuses_work(offload: ProcessOffload) -> None:
 _ORPHAN_SCRIPT = """
 import os, sys, time
 from flare_adapters.server.offload import ProcessOffload
-print(ProcessOffload().run(os.getpid), flush=True)
+offload = ProcessOffload()  # kept: a collected pool shuts its worker down at once
+print(offload.run(os.getpid), flush=True)
 time.sleep(600)
 """
 
