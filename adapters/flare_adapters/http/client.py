@@ -129,6 +129,7 @@ class AsyncHttpTransport:
         self._base = _base_url(url)
         self._options = options or NetworkOptions()
         self._http: aiohttp.ClientSession | None = None
+        self._events_http: aiohttp.ClientSession | None = None
         self._grant: Grant | None = None
         self._closed = False
 
@@ -175,21 +176,34 @@ class AsyncHttpTransport:
         if self._closed:
             raise NoConnection("transport is closed")
         if self._http is None:
-            ssl_option: ssl.SSLContext | bool = self._options.ssl or True
-            self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=ssl_option),
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=self._options.connect_timeout
-                ),
-                trust_env=False,
-                auto_decompress=True,
-            )
-            # aiohttp silently resends GET/PUT/DELETE once when the connection fails under
-            # them. PUT and DELETE routes carry mutations that must never be replayed
-            # (DECISIONS §7), and the session's flows already retry what is idempotent, so
-            # the transport sends every request exactly once. aiohttp has no public switch.
-            self._http._retry_connection = False
+            self._http = self._new_session()
         return self._http
+
+    def _event_session(self) -> aiohttp.ClientSession:
+        # The event stream has a connection of its own. Each sleep ends its stream unread,
+        # which closes that connection; taken from the call pool, it was the warm connection
+        # the waiter's next call (the poll that the event asked for) would have used, and
+        # that call paid a new TCP connection on the way to the waiter's return.
+        if self._closed:
+            raise NoConnection("transport is closed")
+        if self._events_http is None:
+            self._events_http = self._new_session()
+        return self._events_http
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        ssl_option: ssl.SSLContext | bool = self._options.ssl or True
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=ssl_option),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._options.connect_timeout),
+            trust_env=False,
+            auto_decompress=True,
+        )
+        # aiohttp silently resends GET/PUT/DELETE once when the connection fails under
+        # them. PUT and DELETE routes carry mutations that must never be replayed
+        # (DECISIONS §7), and the session's flows already retry what is idempotent, so
+        # the transport sends every request exactly once. aiohttp has no public switch.
+        session._retry_connection = False
+        return session
 
     def _url(self, path: str, query: list[tuple[str, str]]) -> yarl.URL:
         # ``encoded=True``: the route table percent-encoded the path; letting yarl normalise
@@ -362,7 +376,7 @@ class AsyncHttpTransport:
 
     async def _next_event(self, wake_on: str) -> bool:
         query = [] if wake_on == ANY_JOB else [("job_id", wake_on)]
-        async with self._session().get(
+        async with self._event_session().get(
             self._url(EVENTS_PATH, query), headers=self._headers({})
         ) as response:
             if response.status != 200:
@@ -377,8 +391,9 @@ class AsyncHttpTransport:
         if self._closed:
             return
         self._closed = True
-        if self._http is not None:
-            await self._http.close()
+        for session in (self._http, self._events_http):
+            if session is not None:
+                await session.close()
 
 
 class HttpTransport(ThreadedTransport):
