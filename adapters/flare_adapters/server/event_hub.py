@@ -47,15 +47,14 @@ class EventHub:
         self._lock = threading.Lock()  # guards _pending and _woken (the backend's threads)
         self._pending: deque[fc.JobEvent] = deque(maxlen=max_pending)
         self._woken = False
-        self._offers: dict[str | None, dict[int, Offer]] = {}
-        self._listening = 0
+        self._offers: dict[str | None, dict[int, Offer]] = {}  # no empty entry is kept
         self._tokens = itertools.count()
         self._unsubscribe: Callable[[], None] | None = None
 
     @property
     def listening(self) -> int:
         """How many subscriptions are open."""
-        return self._listening
+        return sum(map(len, self._offers.values()))
 
     def subscribe(self, job_id: str | None, offer: Offer) -> Callable[[], None]:
         """Call ``offer`` on the loop with every event of ``job_id`` (None: of every job)
@@ -64,7 +63,6 @@ class EventHub:
             self._loop = asyncio.get_running_loop()
         token = next(self._tokens)
         self._offers.setdefault(job_id, {})[token] = offer
-        self._listening += 1
         if self._unsubscribe is None:
             self._unsubscribe = self._backend.subscribe(self._publish)
 
@@ -74,8 +72,7 @@ class EventHub:
                 return
             if not offers:
                 del self._offers[job_id]
-            self._listening -= 1
-            if not self._listening and self._unsubscribe is not None:
+            if not self._offers and self._unsubscribe is not None:
                 self._unsubscribe()  # nobody listens: the service pays nothing per event
                 self._unsubscribe = None
 
@@ -88,10 +85,9 @@ class EventHub:
             if self._woken:
                 return
             self._woken = True
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
-                loop.call_soon_threadsafe(self._deliver)
+        assert self._loop is not None  # set before the backend listener is added
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
+            self._loop.call_soon_threadsafe(self._deliver)
 
     def _deliver(self) -> None:
         with self._lock:

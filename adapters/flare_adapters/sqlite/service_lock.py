@@ -23,25 +23,26 @@ __all__ = ["CommittingLock"]
 
 
 class CommittingLock:
-    """A re-entrant lock that batches ``db``'s writes while held (see the module docstring)."""
+    """A re-entrant lock that batches ``db``'s writes while held (see the module docstring).
+
+    Each acquisition enters ``Database.batch()``, which joins an outer batch, so only the
+    outermost release commits.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.RLock()
-        self._depth = 0  # only touched by the holder
-        self._batch: contextlib.ExitStack | None = None
+        self._batches: list[contextlib.ExitStack] = []  # one per acquisition; the holder's
 
     def __enter__(self) -> CommittingLock:
         self._lock.acquire()
-        if self._depth == 0:
-            stack = contextlib.ExitStack()
-            try:
-                stack.enter_context(self._db.batch())
-            except BaseException:
-                self._lock.release()
-                raise
-            self._batch = stack
-        self._depth += 1
+        batch = contextlib.ExitStack()
+        try:
+            batch.enter_context(self._db.batch())
+        except BaseException:
+            self._lock.release()
+            raise
+        self._batches.append(batch)
         return self
 
     def __exit__(
@@ -50,10 +51,7 @@ class CommittingLock:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._depth -= 1
         try:
-            if self._depth == 0 and self._batch is not None:
-                batch, self._batch = self._batch, None
-                batch.close()  # commits (and raises if the commit fails)
+            self._batches.pop().close()  # the outermost commits (and raises if that fails)
         finally:
             self._lock.release()
