@@ -67,14 +67,22 @@ NVFLARE_PYTEST := $(BIN)/pytest -q -rfE --durations=10 \
 POC_TESTS := tests_nvflare --ignore=tests_nvflare/engine
 ENGINE_LOG := $(VENV)/test-nvflare-engine.log
 GATEWAY_LOG := $(VENV)/test-nvflare-gateway.log
+DIRECT_LOG := $(VENV)/test-nvflare-direct.log
+# The three outcomes and their failures come last, so the tail of a CI log always says what failed.
+NVFLARE_SUMMARY := grep -hE '^(FAILED|ERROR) |^=* ?[0-9]+ (passed|failed|errors?|skipped)'
+DIRECT_RC := $(VENV)/test-nvflare-direct.rc
 
 test-nvflare: $(NVFLARE_STAMP)
 	$(NVFLARE_PYTEST) tests_nvflare/engine > $(ENGINE_LOG) 2>&1 & engine=$$!; \
 	$(NVFLARE_PYTEST) $(POC_TESTS) -k TestGateway > $(GATEWAY_LOG) 2>&1 & gateway=$$!; \
-	$(NVFLARE_PYTEST) $(POC_TESTS) -k "not TestGateway"; direct=$$?; \
+	{ $(NVFLARE_PYTEST) $(POC_TESTS) -k "not TestGateway" 2>&1; echo $$? > $(DIRECT_RC); } \
+		| tee $(DIRECT_LOG); direct=$$(cat $(DIRECT_RC)); \
 	wait $$gateway; gateway_rc=$$?; wait $$engine; engine_rc=$$?; \
 	echo "=== the gateway on its own POC (run beside) ==="; cat $(GATEWAY_LOG); \
 	echo "=== tests_nvflare/engine (run beside) ==="; cat $(ENGINE_LOG); \
+	echo "=== summary: Session and nvflare:// (exit $$direct) ==="; $(NVFLARE_SUMMARY) $(DIRECT_LOG); \
+	echo "=== summary: the gateway (exit $$gateway_rc) ==="; $(NVFLARE_SUMMARY) $(GATEWAY_LOG); \
+	echo "=== summary: the engine (exit $$engine_rc) ==="; $(NVFLARE_SUMMARY) $(ENGINE_LOG); \
 	test $$direct -eq 0 && test $$gateway_rc -eq 0 && test $$engine_rc -eq 0
 
 demo: $(NVFLARE_STAMP)
