@@ -7,12 +7,13 @@ the submit-token content hash.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from flare_core.errors import InvalidJobDefinition
 
-__all__ = ["ArchiveView", "is_safe_member", "split_wrapper", "verify_members"]
+__all__ = ["ArchiveView", "MemberDigest", "is_safe_member", "split_wrapper", "verify_members"]
 
 
 class ArchiveView(Protocol):
@@ -68,18 +69,41 @@ def split_wrapper(names: Sequence[str]) -> tuple[str, list[str]]:
     return "", files
 
 
-def verify_members(archive: ArchiveView) -> None:
+class MemberDigest(NamedTuple):
+    """A file member's byte count and SHA-256: the content hash's per-file part."""
+
+    size: int
+    sha256: bytes
+
+
+def verify_members(archive: ArchiveView, *, digests: bool = False) -> dict[str, MemberDigest]:
     """Read every file member once, so a corrupt one is refused at submit, not found when a
     download breaks mid-stream (issue 10: the adapter's streams check CRCs and sizes).
+
+    Args:
+        archive: the uploaded archive.
+        digests: also digest each member in the same pass, for ``tokens.content_hash``: a
+            submit with a token then reads a large archive once, not twice (issue 12).
+
+    Returns:
+        Each file member's ``MemberDigest`` when ``digests``, else an empty dict.
 
     Raises:
         InvalidJobDefinition: a member is corrupt.
     """
+    found: dict[str, MemberDigest] = {}
     for name in archive.names():
         if name.endswith("/"):
             continue
+        inner = hashlib.sha256() if digests else None
+        size = 0
         try:
-            for _ in archive.open(name):
-                pass
+            for chunk in archive.open(name):
+                size += len(chunk)
+                if inner is not None:
+                    inner.update(chunk)
         except ValueError as exc:
             raise InvalidJobDefinition(f"invalid job definition: {exc}") from None
+        if inner is not None:
+            found[name] = MemberDigest(size, inner.digest())
+    return found

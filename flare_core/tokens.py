@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+from collections.abc import Mapping
 from typing import Literal, NoReturn
 
 import msgspec
 
-from flare_core.archive import ArchiveView, is_safe_member, split_wrapper
+from flare_core.archive import ArchiveView, MemberDigest, is_safe_member, split_wrapper
 from flare_core.errors import (
     InvalidArgumentError,
     InvalidJobDefinition,
@@ -80,7 +81,7 @@ def validate_submit_token(token: object) -> str | None:
     return token
 
 
-def content_hash(archive: ArchiveView) -> str:
+def content_hash(archive: ArchiveView, digests: Mapping[str, MemberDigest] | None = None) -> str:
     """The identity of a job folder's content: ``"sha256:<hex>"`` (reference §2.4).
 
     Only file members count (directory entries, hence empty directories, do not); members
@@ -96,6 +97,8 @@ def content_hash(archive: ArchiveView) -> str:
 
     Args:
         archive: the uploaded archive.
+        digests: members' digests already taken (``archive.verify_members``); a member not
+            in it is read here.
 
     Returns:
         ``"sha256:"`` followed by 64 lowercase hex digits.
@@ -115,17 +118,23 @@ def content_hash(archive: ArchiveView) -> str:
     _wrapper, relative = split_wrapper(files)
     outer = hashlib.sha256(_HASH_DOMAIN)
     for rel_path, member in sorted(zip(relative, files, strict=True)):
-        inner = hashlib.sha256()
-        count = 0
-        for chunk in archive.open(member):
-            inner.update(chunk)
-            count += len(chunk)
+        known = digests.get(member) if digests is not None else None
+        count, inner = known if known is not None else _digest(archive, member)
         encoded = rel_path.encode("utf-8")
         outer.update(len(encoded).to_bytes(8, "big"))
         outer.update(encoded)
         outer.update(count.to_bytes(8, "big"))
-        outer.update(inner.digest())
+        outer.update(inner)
     return "sha256:" + outer.hexdigest()
+
+
+def _digest(archive: ArchiveView, member: str) -> MemberDigest:
+    inner = hashlib.sha256()
+    count = 0
+    for chunk in archive.open(member):
+        inner.update(chunk)
+        count += len(chunk)
+    return MemberDigest(count, inner.digest())
 
 
 class TokenScope(msgspec.Struct, frozen=True, kw_only=True):

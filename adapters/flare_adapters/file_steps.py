@@ -31,8 +31,9 @@ __all__ = [
     "zip_folder",
 ]
 
-CHUNK_SIZE = 64 * 1024
-"""Bytes read from a file at a time while zipping."""
+CHUNK_SIZE = 256 * 1024
+"""Bytes read from a file at a time while zipping: one worker hop and one frame each, the
+network chunk size (64 KiB made the hops the cost of a large upload)."""
 
 MAX_SUFFIX = 1000
 """How many ``__N`` suffixes are tried for a download directory (the reference's limit)."""

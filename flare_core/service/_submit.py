@@ -76,9 +76,11 @@ def submit_job(
     try:
         core.ports.blobs.write(staging + JOB_ARCHIVE, upload)
         archive = core.ports.blobs.archive(staging + JOB_ARCHIVE)
-        verify_members(archive)  # every CRC and real size, before anything reads a member
+        # Every CRC and real size, before anything reads a member; with a token, the content
+        # hash's digests in the same pass.
+        digests = verify_members(archive, digests=token is not None)
         jobdef = validate_job_definition(archive, command.folder_name)
-        digest = content_hash(archive) if token is not None else ""
+        digest = content_hash(archive, digests) if token is not None else ""
         with core.guard():
             core.require_running()
             enrolled = enrolled_sites(core.registry(), principal.study)

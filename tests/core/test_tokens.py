@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flare_core.archive import verify_members
 from flare_core.errors import (
     InvalidArgumentError,
     InvalidJobDefinition,
@@ -271,6 +272,42 @@ def test_unsafe_member_names_are_invalid_job_definitions(name: str) -> None:
     members[name] = b"x"
     with pytest.raises(InvalidJobDefinition, match="invalid job definition: unsafe archive member"):
         h(members)
+
+
+# --- one pass for verification and hash ---------------------------------------------------------
+
+
+class OpenCounting(DictArchive):
+    def __init__(self, members: dict[str, bytes | None]) -> None:
+        super().__init__(members)
+        self.opened: list[str] = []
+
+    def open(self, name: str) -> Iterator[bytes]:
+        self.opened.append(name)
+        return super().open(name)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["job/a.txt", "job/app/b.bin", "job/meta.json", "job/signature.json"]),
+        st.binary(max_size=40),
+        min_size=1,
+    )
+)
+def test_the_verifying_pass_gives_the_hash_without_reading_again(
+    members: dict[str, bytes],
+) -> None:
+    archive = OpenCounting({"job/": None, **members})
+    digests = verify_members(archive, digests=True)
+    assert sorted(archive.opened) == sorted(members)  # every file member once
+    assert content_hash(archive, digests) == content_hash(DictArchive({"job/": None, **members}))
+    assert sorted(archive.opened) == sorted(members)  # and not again for the hash
+
+
+def test_without_digests_the_pass_only_verifies() -> None:
+    archive = OpenCounting({"job/a.txt": b"a"})
+    assert verify_members(archive) == {}
+    assert archive.opened == ["job/a.txt"]
 
 
 # --- scopes ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -12,6 +13,7 @@ from typing import Any, Literal
 import msgspec
 import pytest
 
+from flare_adapters.spooled_file import SpooledFile
 from flare_adapters.sqlite.blobs import BlobDirectory
 from flare_adapters.sqlite.db import SCHEMA_VERSION, Database
 from flare_adapters.sqlite.recovery import collect_orphans, recover_jobs
@@ -472,6 +474,44 @@ def test_a_failing_write_stores_nothing(blobs: BlobDirectory) -> None:
         blobs.write("jobs/j/job.zip", chunks())
     assert not blobs.exists("jobs/j/job.zip")
     assert os.listdir(blobs.spool_dir()) == []
+
+
+def _spooled(blobs: BlobDirectory, content: bytes) -> SpooledFile:
+    path = os.path.join(blobs.spool_dir(), "upload-x.zip")
+    with open(path, "wb") as handle:
+        handle.write(content)
+    return SpooledFile(path)
+
+
+def test_a_spooled_upload_is_renamed_into_place_not_copied(
+    blobs: BlobDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spooled = _spooled(blobs, b"upload bytes")
+    inode = os.stat(spooled.path).st_ino
+    monkeypatch.setattr(SpooledFile, "__iter__", lambda self: pytest.fail("read back"))
+    assert blobs.write("uploads/s/job.zip", spooled) == len(b"upload bytes")
+    assert spooled.taken
+    assert not os.path.exists(spooled.path)
+    assert b"".join(blobs.read("uploads/s/job.zip")) == b"upload bytes"
+    assert os.stat(blobs._path("uploads/s/job.zip")).st_ino == inode
+
+
+def test_a_spooled_upload_on_another_file_system_is_copied(
+    blobs: BlobDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spooled = _spooled(blobs, b"far away")
+    real_replace = os.replace
+
+    def cross_device(src: str, dst: str) -> None:
+        if src == spooled.path:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    assert blobs.write("uploads/s/job.zip", spooled) == len(b"far away")
+    assert not spooled.taken  # its owner still discards it
+    assert os.path.exists(spooled.path)
+    assert b"".join(blobs.read("uploads/s/job.zip")) == b"far away"
 
 
 @pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "dir/"])

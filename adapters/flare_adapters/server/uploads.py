@@ -4,7 +4,8 @@ The server streams a request body (or the chunk frames of a WebSocket upload) in
 file in the blob area, refusing more than ``max_bytes``; then it checks the zip's central
 directory with ``flare_adapters.zipsafe`` (entry count, sizes, compression ratio, unsafe names,
 symlinks) before the backend sees a byte; the backend finally reads the file back as an
-iterator of chunks. File I/O runs in the server's executor, never on the event loop.
+iterator of chunks, or its blob store takes the file whole (``SpooledFile``). File I/O runs in
+the server's executor, never on the event loop.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable
 from concurrent.futures import Executor
 from typing import BinaryIO
 
@@ -21,10 +22,17 @@ from aiohttp import web
 
 import flare_core as fc
 from flare_adapters.server.context import BACKEND, SETTINGS, run_sync
-from flare_adapters.zipsafe import CHUNK_SIZE, UnsafeZipError, ZipLimits, open_zip
+from flare_adapters.spooled_file import SpooledFile
+from flare_adapters.zipsafe import UnsafeZipError, ZipLimits, open_zip
 from flare_core.errors import InvalidJobDefinition
 
 __all__ = ["Spool", "UploadTooLarge", "check_archive", "spool_stream", "upload_reply"]
+
+
+# Network chunks arrive at 64-256 KiB; one executor hop per chunk cost more than the write
+# itself (a 128 MiB upload spent ~0.5 s in ~1,800 hops). Coalescing to 1 MiB keeps the file I/O
+# off the loop at a bounded 1 MiB of memory per upload.
+SPOOL_WRITE_BYTES = 1 << 20
 
 
 class UploadTooLarge(InvalidJobDefinition):
@@ -45,6 +53,8 @@ class Spool:
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
         self._max = max_bytes
         self._executor = executor
+        self._pending = bytearray()
+        self._spooled: SpooledFile | None = None
         self.size = 0
 
     async def write(self, data: bytes) -> None:
@@ -59,25 +69,35 @@ class Spool:
         if self.size > self._max:
             self.discard()
             raise UploadTooLarge(f"invalid job definition: upload exceeds {self._max} bytes")
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._file.write, data)
+        self._pending += data
+        if len(self._pending) >= SPOOL_WRITE_BYTES:
+            await self._flush(self._file)
+
+    async def _flush(self, handle: BinaryIO) -> None:
+        block, self._pending = self._pending, bytearray()
+        await asyncio.get_running_loop().run_in_executor(self._executor, handle.write, block)
 
     async def finish(self) -> None:
         """Close the file; the content is complete."""
         if self._file is not None:
             handle, self._file = self._file, None
+            await self._flush(handle)
             await asyncio.get_running_loop().run_in_executor(self._executor, handle.close)
 
-    def chunks(self) -> Iterator[bytes]:
-        """Read the finished upload back in chunks (call from a worker thread)."""
-        with open(self.path, "rb") as handle:
-            while chunk := handle.read(CHUNK_SIZE):
-                yield chunk
+    def chunks(self) -> SpooledFile:
+        """The finished upload: chunks read from a worker thread, or the file itself for a blob
+        store that takes it (then ``discard`` leaves the path alone)."""
+        self._spooled = SpooledFile(self.path)
+        return self._spooled
 
     def discard(self) -> None:
         """Close and delete the temporary file (idempotent)."""
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._pending = bytearray()
+        if self._spooled is not None and self._spooled.taken:
+            return  # the blob store owns the file now; its old name may be reused
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 

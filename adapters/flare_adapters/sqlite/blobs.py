@@ -8,14 +8,16 @@ Layout under the root directory::
 The ``.blob`` suffix keeps the key ``a`` (file ``a.blob``) and the key ``a/b`` (directory ``a``)
 from colliding. A write goes to a temporary file in ``tmp/``, is fsynced, renamed into place,
 and the directory is fsynced: once ``write`` returned, the blob survives a crash, and a crash
-during ``write`` leaves no partial blob. Callers store the row that points at a blob only after
-``write`` returned, so a committed row never points at a missing blob; the opposite (a blob no
-row points at) is collected at startup (``flare_adapters.sqlite.recovery``).
+during ``write`` leaves no partial blob. A ``SpooledFile`` (an upload received into ``tmp/``)
+is flushed and renamed into place instead of copied. Callers store the row that points at a
+blob only after ``write`` returned, so a committed row never points at a missing blob; the
+opposite (a blob no row points at) is collected at startup (``flare_adapters.sqlite.recovery``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -23,6 +25,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO, Final
 
+from flare_adapters.spooled_file import SpooledFile
 from flare_adapters.zipsafe import CHUNK_SIZE, DEFAULT_LIMITS, UnsafeZipError, ZipLimits, open_zip
 from flare_core.archive import ArchiveView, is_safe_member
 from flare_core.errors import InvalidJobDefinition
@@ -93,6 +96,10 @@ class BlobDirectory:
             KeyError: ``key`` is not a safe relative path.
         """
         final = self._path(key)
+        if isinstance(chunks, SpooledFile):
+            taken = self._take(final, chunks)
+            if taken is not None:
+                return taken
         fd, temp = tempfile.mkstemp(dir=self._tmp, suffix=".part")
         size = 0
         try:
@@ -110,6 +117,28 @@ class BlobDirectory:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
             raise
+        return size
+
+    def _take(self, final: str, spooled: SpooledFile) -> int | None:
+        # The same guarantees as a copy (the content flushed, then renamed into place and the
+        # directory flushed), without reading or writing the bytes again. None: the file is
+        # on another filesystem, so it is copied after all.
+        fd = os.open(spooled.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        with self._tree:
+            self._makedirs(os.path.dirname(final))
+            try:
+                os.replace(spooled.path, final)
+            except OSError as exc:
+                if exc.errno == errno.EXDEV:
+                    return None
+                raise
+            spooled.take()
+            fsync_dir(os.path.dirname(final))
         return size
 
     def read(self, key: str) -> Iterator[bytes]:
