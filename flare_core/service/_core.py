@@ -287,6 +287,18 @@ class ServiceCore:
         self.ports.blobs.write(job_blob_prefix(job_id) + DEPLOY_PLAN, [encode_plan(plan)])
         self._remember_plan(job_id, plan)
 
+    def clone_plan(self, source: Mapping[str, Any], job_id: str) -> None:
+        """Give a clone its source's deploy plan: the source's plan blob shared
+        (``BlobStore.copy``), or, for a source stored before plans were kept, stored anew."""
+        plan = self.deploy_plan(source)
+        source_key = job_blob_prefix(str(source.get("job_id", ""))) + DEPLOY_PLAN
+        try:
+            self.ports.blobs.copy(source_key, job_blob_prefix(job_id) + DEPLOY_PLAN)
+        except KeyError:
+            self.store_plan(job_id, plan)
+        else:
+            self._remember_plan(job_id, plan)
+
     def deploy_plan(self, meta: Mapping[str, Any]) -> DeployPlan:
         """The deploy plan of a stored job: the one stored at submit.
 

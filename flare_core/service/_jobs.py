@@ -194,8 +194,9 @@ def clone_job(core: ServiceCore, principal: Principal, command: CloneJob) -> str
         submitter_role=principal.role,
         cloned_from=source_id,
     )
-    blobs.write(job_blob_prefix(job_id) + JOB_ARCHIVE, blobs.read(source_archive))
-    core.store_plan(job_id, core.deploy_plan(source))  # the clone deploys as its source did
+    # Shared, not rewritten: blobs are immutable (a clone of a 1 GiB job copies no bytes).
+    blobs.copy(source_archive, job_blob_prefix(job_id) + JOB_ARCHIVE)
+    core.clone_plan(source, job_id)  # the clone deploys as its source did
     core.ports.jobs.add(meta)
     core.publish(meta)
     schedule(core)

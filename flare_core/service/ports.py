@@ -303,6 +303,12 @@ class BlobStore(Protocol):
         """Rename a blob (replacing ``dst``). Raises KeyError when ``src`` does not exist."""
         ...
 
+    def copy(self, src: str, dst: str) -> None:
+        """Store ``src``'s content under ``dst`` too (replacing ``dst``), as durably as
+        ``write``. Blobs are never changed in place, so a store may share one copy between
+        the keys (a clone's archive). Raises KeyError when ``src`` does not exist."""
+        ...
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every blob whose key starts with ``prefix``; the count."""
         ...

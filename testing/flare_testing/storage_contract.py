@@ -361,6 +361,20 @@ class BlobStoreContract:
         assert blob_store.delete_prefix("jobs/a/") == 3
         assert blob_store.keys("jobs/") == ["jobs/ab/1"]
 
+    def test_copy_leaves_two_independent_blobs(self, blob_store: BlobStore) -> None:
+        blob_store.write("jobs/a/job.zip", [b"archive"])
+        blob_store.write("jobs/b/job.zip", [b"replaced"])
+        blob_store.copy("jobs/a/job.zip", "jobs/b/job.zip")
+        blob_store.copy("jobs/a/job.zip", "jobs/c/job.zip")
+        assert b"".join(blob_store.read("jobs/b/job.zip")) == b"archive"
+        blob_store.write("jobs/a/job.zip", [b"rewritten"])  # the copies keep their content
+        assert blob_store.delete_prefix("jobs/b/") == 1
+        assert b"".join(blob_store.read("jobs/c/job.zip")) == b"archive"
+        assert b"".join(blob_store.read("jobs/a/job.zip")) == b"rewritten"
+        with pytest.raises(KeyError):
+            blob_store.copy("jobs/none", "jobs/d/job.zip")
+        assert not blob_store.exists("jobs/d/job.zip")
+
     def test_archive_views_a_zip_and_refuses_what_is_not_one(self, blob_store: BlobStore) -> None:
         blob_store.write("jobs/a/job.zip", [_zip({"job/meta.json": b"{}", "job/app/x": b"x"})])
         view = blob_store.archive("jobs/a/job.zip")

@@ -514,6 +514,32 @@ def test_a_spooled_upload_on_another_file_system_is_copied(
     assert b"".join(blobs.read("uploads/s/job.zip")) == b"far away"
 
 
+def test_a_copy_is_a_hard_link(blobs: BlobDirectory) -> None:
+    blobs.write("jobs/a/job.zip", [b"archive"])
+    blobs.copy("jobs/a/job.zip", "jobs/b/job.zip")
+    assert (
+        os.stat(blobs._path("jobs/b/job.zip")).st_ino
+        == os.stat(blobs._path("jobs/a/job.zip")).st_ino
+    )
+    assert os.listdir(blobs.spool_dir()) == []
+
+
+def test_a_copy_where_links_are_refused_copies_the_bytes(
+    blobs: BlobDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(src: str, dst: str) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    blobs.write("jobs/a/job.zip", [b"archive"])
+    monkeypatch.setattr(os, "link", refuse)
+    blobs.copy("jobs/a/job.zip", "jobs/b/job.zip")
+    assert b"".join(blobs.read("jobs/b/job.zip")) == b"archive"
+    assert (
+        os.stat(blobs._path("jobs/b/job.zip")).st_ino
+        != os.stat(blobs._path("jobs/a/job.zip")).st_ino
+    )
+
+
 @pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "dir/"])
 def test_unsafe_blob_keys_are_refused(blobs: BlobDirectory, key: str) -> None:
     with pytest.raises(KeyError):

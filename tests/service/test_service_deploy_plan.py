@@ -52,6 +52,19 @@ def test_a_clone_stores_its_sources_plan() -> None:
     assert _stored_plan(h, clone_id) == DeployPlan(apps={"app": ["@ALL"]})
 
 
+def test_a_clone_of_a_job_stored_without_a_plan_stores_the_derived_one() -> None:
+    h = Harness()
+    admin = h.login()
+    job_id = h.submit(admin, _two_apps())
+    h.advance(1.0)
+    h.system.blobs.delete_prefix(_plan_key(job_id))  # as an older server left it
+    h.service._core.forget_plan(job_id)
+    clone_id = h.ok(admin, CloneJob(job_id=job_id))
+    assert _stored_plan(h, clone_id) == DeployPlan(
+        apps={"a": ["server", "site-1"], "b": ["site-2"]}
+    )
+
+
 def test_a_job_stored_without_a_plan_derives_it_from_its_meta() -> None:
     h = Harness(sites=("site-1",))
     admin = h.login()

@@ -69,6 +69,11 @@ class MemoryBlobStore:
         with self._lock:
             self._blobs[dst] = self._blobs.pop(src)
 
+    def copy(self, src: str, dst: str) -> None:
+        """Store ``src``'s bytes under ``dst`` too (shared: ``bytes`` are immutable)."""
+        with self._lock:
+            self._blobs[dst] = self._blobs[src]
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every blob whose key starts with ``prefix``; the count."""
         with self._lock:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -175,6 +176,38 @@ class BlobDirectory:
             fsync_dir(os.path.dirname(target))
             if os.path.dirname(source) != os.path.dirname(target):
                 self._prune(os.path.dirname(source))  # also flushes the source directory
+
+    def copy(self, src: str, dst: str) -> None:
+        """Store ``src`` under ``dst`` too: a hard link, as blob files are only ever replaced
+        whole, never changed in place (no bytes copied, no file fsync: a clone's archive).
+        Where links are refused (another filesystem, a link limit) the bytes are copied.
+
+        Raises:
+            KeyError: ``src`` does not exist, or a key is not a safe relative path.
+        """
+        source, target = self._path(src), self._path(dst)
+        with self._tree:
+            if not os.path.isfile(source):
+                raise KeyError(src)
+            self._makedirs(os.path.dirname(target))
+            # Linked under a fresh name, then renamed over ``dst``: replacing is atomic, as in
+            # ``write``.
+            temp = os.path.join(self._tmp, f"link-{secrets.token_hex(8)}.part")
+            try:
+                os.link(source, temp)
+            except OSError:
+                linked = False
+            else:
+                linked = True
+                try:
+                    os.replace(temp, target)
+                    fsync_dir(os.path.dirname(target))
+                except BaseException:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temp)
+                    raise
+        if not linked:
+            self.write(dst, self.read(src))
 
     def _walk(self, prefix: str) -> Iterator[str]:
         # Start at the deepest directory the prefix names completely.
