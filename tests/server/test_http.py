@@ -728,6 +728,35 @@ async def test_unexpected_errors_are_opaque_500s(tmp_path: Any) -> None:
         await server.close()
 
 
+async def test_a_download_reads_one_chunk_ahead_of_the_sender(tmp_path: Any) -> None:
+    pulled: list[int] = []
+    second_pulled = threading.Event()
+
+    def archive() -> Iterator[bytes]:
+        for n in range(3):
+            pulled.append(n)
+            if n == 1:
+                second_pulled.set()
+            yield bytes([n])
+
+    app = build_app(ExplodingBackend(), spool_dir=str(tmp_path))
+    app[EXECUTOR] = ThreadPoolExecutor(max_workers=2)
+    try:
+        stream = ArchiveStream(app, archive())
+        assert await stream.next() == b"\x00"
+        # While the first chunk is being sent, the second is read (and no further).
+        assert await asyncio.get_running_loop().run_in_executor(None, second_pulled.wait, 30)
+        assert pulled == [0, 1]
+        assert [await stream.next(), await stream.next(), await stream.next()] == [
+            b"\x01",
+            b"\x02",
+            None,
+        ]
+        await stream.close()
+    finally:
+        app[EXECUTOR].shutdown(wait=True)
+
+
 async def test_closing_a_download_waits_for_a_pull_still_running(tmp_path: Any) -> None:
     release = threading.Event()
     entered = threading.Event()

@@ -14,7 +14,9 @@ __all__ = ["ArchiveStream", "open_archive"]
 
 
 def _next(chunks: Iterator[bytes]) -> bytes | None:
-    # Skip empty pieces: an empty chunk must never look like the end of the stream.
+    # Skip empty pieces: an empty chunk must never look like the end of the stream. Pieces are
+    # passed on as they come, never held back to fill a larger one: a slow backend (a gateway
+    # relaying NVFlare) must not starve the client's idle deadline.
     for chunk in chunks:
         if chunk:
             return chunk
@@ -35,9 +37,19 @@ class ArchiveStream:
         self._pending: asyncio.Future[bytes | None] | None = None
 
     async def next(self) -> bytes | None:
-        """The next non-empty chunk, or None at the end."""
-        self._pending = asyncio.ensure_future(run_sync(self._app, _next, self._chunks))
-        return await asyncio.shield(self._pending)
+        """The next non-empty chunk, or None at the end.
+
+        The pull after it starts at once, so reading the archive overlaps sending this chunk
+        (one chunk read ahead, never more).
+        """
+        if self._pending is None:
+            self._pending = self._pull()
+        chunk = await asyncio.shield(self._pending)
+        self._pending = self._pull() if chunk is not None else None
+        return chunk
+
+    def _pull(self) -> asyncio.Future[bytes | None]:
+        return asyncio.ensure_future(run_sync(self._app, _next, self._chunks))
 
     async def close(self) -> None:
         """Release the backend's iterator (idempotent)."""
