@@ -110,10 +110,7 @@ class BlobDirectory:
                     size += len(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            with self._tree:
-                self._makedirs(os.path.dirname(final))
-                os.replace(temp, final)
-                fsync_dir(os.path.dirname(final))
+            self._place(temp, final)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
@@ -130,17 +127,21 @@ class BlobDirectory:
             size = os.fstat(fd).st_size
         finally:
             os.close(fd)
+        try:
+            self._place(spooled.path, final)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                return None
+            raise
+        spooled.take()
+        return size
+
+    def _place(self, flushed: str, final: str) -> None:
+        # Rename a flushed file into place (creating the parents) and flush its directory.
         with self._tree:
             self._makedirs(os.path.dirname(final))
-            try:
-                os.replace(spooled.path, final)
-            except OSError as exc:
-                if exc.errno == errno.EXDEV:
-                    return None
-                raise
-            spooled.take()
+            os.replace(flushed, final)
             fsync_dir(os.path.dirname(final))
-        return size
 
     def read(self, key: str) -> Iterator[bytes]:
         """Stream a blob. Raises KeyError (at the call) when it does not exist."""
@@ -171,9 +172,7 @@ class BlobDirectory:
         with self._tree:
             if not os.path.isfile(source):
                 raise KeyError(src)
-            self._makedirs(os.path.dirname(target))
-            os.replace(source, target)
-            fsync_dir(os.path.dirname(target))
+            self._place(source, target)
             if os.path.dirname(source) != os.path.dirname(target):
                 self._prune(os.path.dirname(source))  # also flushes the source directory
 
@@ -186,28 +185,22 @@ class BlobDirectory:
             KeyError: ``src`` does not exist, or a key is not a safe relative path.
         """
         source, target = self._path(src), self._path(dst)
-        with self._tree:
-            if not os.path.isfile(source):
-                raise KeyError(src)
-            self._makedirs(os.path.dirname(target))
-            # Linked under a fresh name, then renamed over ``dst``: replacing is atomic, as in
-            # ``write``.
-            temp = os.path.join(self._tmp, f"link-{secrets.token_hex(8)}.part")
-            try:
-                os.link(source, temp)
-            except OSError:
-                linked = False
-            else:
-                linked = True
-                try:
-                    os.replace(temp, target)
-                    fsync_dir(os.path.dirname(target))
-                except BaseException:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(temp)
-                    raise
-        if not linked:
+        # Linked under a fresh name, then renamed over ``dst``: replacing is atomic, as in
+        # ``write``.
+        temp = os.path.join(self._tmp, f"link-{secrets.token_hex(8)}.part")
+        try:
+            os.link(source, temp)
+        except FileNotFoundError:
+            raise KeyError(src) from None
+        except OSError:  # links refused: another filesystem, a link limit, a directory
             self.write(dst, self.read(src))
+            return
+        try:
+            self._place(temp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
 
     def _walk(self, prefix: str) -> Iterator[str]:
         # Start at the deepest directory the prefix names completely.
