@@ -44,6 +44,7 @@ USERS = Users(
 
 _TERMINAL_POLL = 0.25
 _CLEANUP_TIMEOUT = 60.0
+_REABORT_AFTER = 5.0  # seconds a live job gets to end after an abort before another
 _RECONNECT_TIMEOUT = 120.0
 
 
@@ -177,15 +178,24 @@ class PocHarness:
 
     def _delete(self, study: str, job_id: str) -> None:
         # As the backend does: NVFlare wedges if a job goes while its runner still holds it.
+        # NVFlare 2.9 also loses an abort that lands as its scheduler picks the job up (the job
+        # runs on, docs/nvflare.md): a job still live a while after the abort is aborted again.
         session = self.admin.session(study)
         with contextlib.suppress(Exception):
             session.abort_job(job_id)
-        deadline = time.monotonic() + _CLEANUP_TIMEOUT
-        while time.monotonic() < deadline:
+        aborted_at = time.monotonic()
+        deadline = aborted_at + _CLEANUP_TIMEOUT
+        while True:
             status = str(session.get_job_meta(job_id).get("status", ""))
             settled = status.startswith("FINISHED") or status == "SUBMITTED"
             if settled and job_id not in self._running():
                 break
+            if time.monotonic() >= deadline:
+                break  # delete_job reports what is left
+            if not settled and time.monotonic() - aborted_at >= _REABORT_AFTER:
+                with contextlib.suppress(Exception):
+                    session.abort_job(job_id)
+                aborted_at = time.monotonic()
             time.sleep(_TERMINAL_POLL)
         session.delete_job(job_id)
 

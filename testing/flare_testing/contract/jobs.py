@@ -175,9 +175,11 @@ class SubmitContract(ContractBase):
         assert session.get_job_meta(job_id)["job_folder_name"] == "slashed"
 
     def test_relative_path_resolves_against_upload_dir(
-        self, session: SessionSpec, flare_upload_dir: Path
+        self, session: SessionSpec, jobs: JobFolders, flare_upload_dir: Path
     ) -> None:
-        folder = JobFolders(flare_upload_dir).hello("uploaded-job")
+        # The run's own kind of folder (a real federation's never starts a run), written
+        # under the upload directory.
+        folder = type(jobs)(flare_upload_dir, jobs.sites).hello("uploaded-job")
         relative = folder.relative_to(flare_upload_dir.resolve())
         job_id = session.submit_job(str(relative))
         assert session.get_job_meta(job_id)["job_folder_name"] == "uploaded-job"
