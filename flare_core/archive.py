@@ -13,7 +13,14 @@ from typing import NamedTuple, Protocol
 
 from flare_core.errors import InvalidJobDefinition
 
-__all__ = ["ArchiveView", "MemberDigest", "is_safe_member", "split_wrapper", "verify_members"]
+__all__ = [
+    "ArchiveView",
+    "MemberDigest",
+    "is_safe_member",
+    "member_digest",
+    "split_wrapper",
+    "verify_members",
+]
 
 
 class ArchiveView(Protocol):
@@ -76,6 +83,20 @@ class MemberDigest(NamedTuple):
     sha256: bytes
 
 
+def member_digest(archive: ArchiveView, name: str) -> MemberDigest:
+    """Read a file member once: its byte count and SHA-256.
+
+    Raises:
+        KeyError: an unknown name. ValueError: a corrupt member (see ``ArchiveView.open``).
+    """
+    inner = hashlib.sha256()
+    size = 0
+    for chunk in archive.open(name):
+        inner.update(chunk)
+        size += len(chunk)
+    return MemberDigest(size, inner.digest())
+
+
 def verify_members(archive: ArchiveView, *, digests: bool = False) -> dict[str, MemberDigest]:
     """Read every file member once, so a corrupt one is refused at submit, not found when a
     download breaks mid-stream (issue 10: the adapter's streams check CRCs and sizes).
@@ -95,15 +116,12 @@ def verify_members(archive: ArchiveView, *, digests: bool = False) -> dict[str, 
     for name in archive.names():
         if name.endswith("/"):
             continue
-        inner = hashlib.sha256() if digests else None
-        size = 0
         try:
-            for chunk in archive.open(name):
-                size += len(chunk)
-                if inner is not None:
-                    inner.update(chunk)
+            if digests:
+                found[name] = member_digest(archive, name)
+            else:
+                for _ in archive.open(name):
+                    pass
         except ValueError as exc:
             raise InvalidJobDefinition(f"invalid job definition: {exc}") from None
-        if inner is not None:
-            found[name] = MemberDigest(size, inner.digest())
     return found

@@ -17,7 +17,13 @@ from typing import Literal, NoReturn
 
 import msgspec
 
-from flare_core.archive import ArchiveView, MemberDigest, is_safe_member, split_wrapper
+from flare_core.archive import (
+    ArchiveView,
+    MemberDigest,
+    is_safe_member,
+    member_digest,
+    split_wrapper,
+)
 from flare_core.errors import (
     InvalidArgumentError,
     InvalidJobDefinition,
@@ -119,22 +125,13 @@ def content_hash(archive: ArchiveView, digests: Mapping[str, MemberDigest] | Non
     outer = hashlib.sha256(_HASH_DOMAIN)
     for rel_path, member in sorted(zip(relative, files, strict=True)):
         known = digests.get(member) if digests is not None else None
-        count, inner = known if known is not None else _digest(archive, member)
+        count, inner = known if known is not None else member_digest(archive, member)
         encoded = rel_path.encode("utf-8")
         outer.update(len(encoded).to_bytes(8, "big"))
         outer.update(encoded)
         outer.update(count.to_bytes(8, "big"))
         outer.update(inner)
     return "sha256:" + outer.hexdigest()
-
-
-def _digest(archive: ArchiveView, member: str) -> MemberDigest:
-    inner = hashlib.sha256()
-    count = 0
-    for chunk in archive.open(member):
-        inner.update(chunk)
-        count += len(chunk)
-    return MemberDigest(count, inner.digest())
 
 
 class TokenScope(msgspec.Struct, frozen=True, kw_only=True):
