@@ -193,10 +193,11 @@ def prepare(root: Path, *, n_sites: int = 2, nvflare: str | None = None) -> Poc:
     logs = root / "logs"
     home = root / "home"
     workspace = root / "poc"
-    for directory in (logs, home):
+    tmp = root / "tmp"
+    for directory in (logs, home, tmp):
         directory.mkdir(parents=True, exist_ok=True)
     executable = _find_nvflare(nvflare)
-    env = _environment(home=home, workspace=workspace, bin_dir=Path(executable).parent)
+    env = _environment(home=home, workspace=workspace, tmp=tmp, bin_dir=Path(executable).parent)
     sites = tuple(f"site-{i}" for i in range(1, n_sites + 1))
     fl_port, admin_port = _free_ports(2)
     project_file = root / "project.yml"  # outside the workspace, which prepare deletes
@@ -376,7 +377,7 @@ def _find_nvflare(nvflare: str | None) -> str:
     return found
 
 
-def _environment(*, home: Path, workspace: Path, bin_dir: Path) -> dict[str, str]:
+def _environment(*, home: Path, workspace: Path, tmp: Path, bin_dir: Path) -> dict[str, str]:
     # Drop variables that would redirect NVFlare (NVFLARE_HOME links examples into the admin
     # kit, NVFL_WORKSPACE moves a kit's workspace); the kits call a bare `python3`.
     env = {
@@ -385,6 +386,9 @@ def _environment(*, home: Path, workspace: Path, bin_dir: Path) -> dict[str, str
     path = [str(bin_dir), str(Path(sys.executable).parent), env.get("PATH", os.defpath)]
     env["PATH"] = os.pathsep.join(dict.fromkeys(path))
     env["HOME"] = str(home)
+    # NVFlare 2.9's server spools every uploaded job to a uuid-named file in the temp
+    # directory and never removes it; keep those inside the POC's root, removed with it.
+    env["TMPDIR"] = str(tmp)
     env["NVFLARE_POC_WORKSPACE"] = str(workspace)
     env[MARKER_ENV] = str(workspace)
     return env
