@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from flare_adapters.nvflare.commands import delete_past_scheduler_race
 from flare_adapters.nvflare.kits import KitUser
 from flare_adapters.nvflare.pool import open_nvflare_session
 from flare_testing.contract import Users
@@ -180,6 +181,8 @@ class PocHarness:
         # As the backend does: NVFlare wedges if a job goes while its runner still holds it.
         # NVFlare 2.9 also loses an abort that lands as its scheduler picks the job up (the job
         # runs on, docs/nvflare.md): a job still live a while after the abort is aborted again.
+        # And a delete can lose a race with the scheduler's rewrite of the job's meta: the
+        # backend's retry serves here too.
         session = self.admin.session(study)
         with contextlib.suppress(Exception):
             session.abort_job(job_id)
@@ -197,7 +200,7 @@ class PocHarness:
                     session.abort_job(job_id)
                 aborted_at = time.monotonic()
             time.sleep(_TERMINAL_POLL)
-        session.delete_job(job_id)
+        delete_past_scheduler_race(lambda: session.delete_job(job_id), pause=_TERMINAL_POLL)
 
     def _reconnect_sites(self) -> None:
         # A test may have disabled or removed a site: enable it and wait until it registered

@@ -27,6 +27,7 @@ def _nvflare_error(name: str, base: type[Exception] = Exception) -> type[Excepti
 JobNotFound = _nvflare_error("JobNotFound")
 JobNotDone = _nvflare_error("JobNotDone")
 SessionClosed = _nvflare_error("SessionClosed")
+InternalError = _nvflare_error("InternalError")
 NoConnection = _nvflare_error("NoConnection", ConnectionError)
 
 
@@ -48,6 +49,7 @@ class FakeFederation:
         self.lock = threading.Lock()
         self.opened: list[tuple[str, str]] = []
         self.fail_next: list[Exception] = []
+        self.fail_delete: list[Exception] = []  # raised by delete_job, after its checks
         self.block: threading.Event | None = None
 
     def opener(self, user: Any, study: str, timeout: float) -> FakeSession:
@@ -132,6 +134,8 @@ class FakeSession:
         meta = self._meta(job_id)
         if meta["status"] in ("DISPATCHED", "RUNNING"):
             raise JobNotDone(f"job {job_id} is still running")
+        if self.f.fail_delete:
+            raise self.f.fail_delete.pop(0)
         del self.f.jobs[job_id]
         return {"job_id": job_id, "submit_records_marked_deleted": 0}
 

@@ -18,6 +18,7 @@ import pytest
 
 from flare_adapters.inprocess import LocalTransport
 from flare_adapters.nvflare import KitUser, NVFlareBackend, NVFlareConfig
+from flare_adapters.nvflare import commands as nvflare_commands
 from flare_adapters.nvflare.connect import kit_of
 from flare_adapters.nvflare.errors import same_name, translate
 from flare_adapters.nvflare.replies import job_components, resources_by_site, status_by_site
@@ -202,6 +203,39 @@ def test_abort_returns_none_and_delete_aborts_a_live_job_first(
     federation.set_status(other, "RUNNING")
     assert session.delete_job(other) == {"job_id": other, "submit_records_marked_deleted": 0}
     assert other not in federation.jobs
+
+
+_RACED = "server internal error: exception <class 'OSError'>"
+
+
+@pytest.fixture
+def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backend's pause between a raced delete and its next attempt, made zero."""
+    monkeypatch.setattr(nvflare_commands, "_DELETE_POLL", 0.0)
+
+
+def test_a_delete_that_lost_nvflares_scheduler_race_is_run_again(
+    session: Session, tmp_path: Path, federation: fake.FakeFederation, no_pause: None
+) -> None:
+    job_id = session.submit_job(_job(tmp_path))
+    federation.fail_delete = [fake.InternalError(_RACED), fake.InternalError(_RACED)]
+    assert session.delete_job(job_id)["job_id"] == job_id
+    assert job_id not in federation.jobs
+    assert not federation.fail_delete
+
+
+def test_a_delete_that_keeps_losing_or_fails_otherwise_is_reported(
+    session: Session, tmp_path: Path, federation: fake.FakeFederation, no_pause: None
+) -> None:
+    job_id = session.submit_job(_job(tmp_path))
+    federation.fail_delete = [fake.InternalError(_RACED)] * 3
+    with pytest.raises(InternalError, match="OSError"):
+        session.delete_job(job_id)
+    federation.fail_delete = [fake.InternalError("server internal error: disk full")]
+    with pytest.raises(InternalError, match="disk full"):
+        session.delete_job(job_id)
+    assert job_id in federation.jobs  # no second try for another failure
+    assert session.delete_job(job_id)["job_id"] == job_id
 
 
 def test_check_status_and_resources_reach_the_session_normalised(
