@@ -387,7 +387,7 @@ def _environment(*, home: Path, workspace: Path, tmp: Path, bin_dir: Path) -> di
     env["PATH"] = os.pathsep.join(dict.fromkeys(path))
     env["HOME"] = str(home)
     # NVFlare 2.9's server spools every uploaded job to a uuid-named file in the temp
-    # directory and never removes it; keep those inside the POC's root, removed with it.
+    # directory and leaves it there when it rejects the job; keep those in the POC's root.
     env["TMPDIR"] = str(tmp)
     env["NVFLARE_POC_WORKSPACE"] = str(workspace)
     env[MARKER_ENV] = str(workspace)
