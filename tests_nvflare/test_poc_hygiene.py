@@ -26,7 +26,9 @@ def _environ(pid: int) -> dict[str, str]:
 
 
 def test_every_poc_process_has_its_temp_dir_inside_the_poc(poc: Poc) -> None:
-    tmp = poc.workspace.parent / "tmp"
+    tmp = Path(poc.env["TMPDIR"])
+    assert tmp.is_dir()
+    assert tmp.is_relative_to(poc.workspace.parent)  # the POC's root, removed with it
     pids = poc_pids(poc)
     assert pids
     seen = {pid: _environ(pid).get("TMPDIR") for pid in pids if Path(f"/proc/{pid}").exists()}
@@ -39,7 +41,7 @@ def test_a_rejected_submit_leaves_nothing_in_the_system_temp_dir(
 ) -> None:
     ours = tempfile.gettempdir()
     before = set(os.listdir(ours))
-    spool = poc_harness.poc.workspace.parent / "tmp"
+    spool = Path(poc_harness.poc.env["TMPDIR"])
     spooled_before = set(os.listdir(spool))
     # A job NVFlare rejects (the server's error path keeps the spool), named uniquely: the run
     # beside submits through NVFlare's client too, whose own zips pass through this temp dir.
