@@ -8,7 +8,10 @@ behaviour capability declared, this run proves that the suite encodes the refere
 One race is masked, not a behaviour: NVFlare's file store writes a component under a temporary
 ``<name>_<uuid4>`` and renames it, so ``list_job_components`` taken while the scheduler rewrites
 a queued job's meta lists ``meta_<uuid4>`` (seen once in a CI run). The wrapper drops those
-half-written system files as the nvflare backend does (``replies.job_components``).
+half-written system files as the nvflare backend does (``replies.job_components``). A second
+one: the same rewrite can undo an abort of a queued job, which then stays SUBMITTED (seen once
+in CI). The wrapper's ``abort_job`` aborts again when that happened, as the backend's does
+(``commands.abort_past_scheduler_race``).
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from flare_adapters.nvflare.commands import abort_past_scheduler_race
 from flare_adapters.nvflare.errors import same_name
 from flare_adapters.nvflare.replies import job_components
 
 __all__ = ["SameNameErrors", "WarmSessions"]
+
+_ABORT_SETTLE = 0.25
+"""Seconds an abort of a queued job gets before its outcome is read back (the backend's)."""
 
 
 class SameNameErrors:
@@ -38,7 +45,16 @@ class SameNameErrors:
             return value
         if name == "list_job_components":
             return _renaming(lambda job_id: job_components(value(job_id)))
+        if name == "abort_job":
+            return _renaming(lambda job_id: self._abort(value, job_id))
         return _renaming(value)
+
+    def _abort(self, abort: Callable[[str], Any], job_id: str) -> Any:
+        return abort_past_scheduler_race(
+            lambda: abort(job_id),
+            lambda: str(self._session.get_job_meta(job_id).get("status", "")),
+            pause=_ABORT_SETTLE,
+        )
 
 
 def _renaming(method: Callable[..., Any]) -> Callable[..., Any]:

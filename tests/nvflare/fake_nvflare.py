@@ -1,10 +1,11 @@
 """A stand-in for NVFlare's admin ``Session``, replying the way NVFlare 2.9 does.
 
 The unit tests of the nvflare backend run without NVFlare installed; the shapes here are the
-ones measured on a real 2.9 POC (raw ``check_status`` meta, ``str(dict)`` resources, message
-strings from ``abort_job``, ``JobNotDone`` from ``delete_job`` of a live job, downloads named
-``<job_id>__1``). Exceptions carry NVFlare's module name so translation sees them as NVFlare's.
-The real certification is ``make test-nvflare`` on a real POC.
+ones measured on a real 2.9 POC (raw ``check_status`` meta, ``str(dict)`` resources, the
+message strings of ``abort_job`` for an unstarted, a running and a finished job,
+``JobNotDone`` from ``delete_job`` of a live job, downloads named ``<job_id>__1``). Exceptions
+carry NVFlare's module name so translation sees them as NVFlare's. The real certification is
+``make test-nvflare`` on a real POC.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class FakeFederation:
         self.opened: list[tuple[str, str]] = []
         self.fail_next: list[Exception] = []
         self.fail_delete: list[Exception] = []  # raised by delete_job, after its checks
+        # Aborts of an unstarted job that NVFlare's scheduler undoes: answered, status unchanged.
+        self.lost_aborts = 0
+        self.aborts = 0
         self.block: threading.Event | None = None
 
     def opener(self, user: Any, study: str, timeout: float) -> FakeSession:
@@ -124,10 +128,17 @@ class FakeSession:
     def abort_job(self, job_id: str) -> str:
         self._maybe_fail()
         meta = self._meta(job_id)
-        if meta["status"] in ("SUBMITTED", "DISPATCHED", "RUNNING"):
+        self.f.aborts += 1
+        if meta["status"] in ("SUBMITTED", "DISPATCHED"):
+            if self.f.lost_aborts:
+                self.f.lost_aborts -= 1
+            else:
+                meta["status"] = "FINISHED:ABORTED"
+            return f"Aborted the job {job_id} before running it."
+        if meta["status"] == "RUNNING":
             meta["status"] = "FINISHED:ABORTED"
             return "Abort signal has been sent to the server app."
-        return "Job is not running."
+        return f"Job for {job_id} is already completed."
 
     def delete_job(self, job_id: str) -> dict[str, Any]:
         self._maybe_fail()

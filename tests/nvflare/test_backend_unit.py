@@ -210,8 +210,8 @@ _RACED = "server internal error: exception <class 'OSError'>"
 
 @pytest.fixture
 def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The backend's pause between a raced delete and its next attempt, made zero."""
-    monkeypatch.setattr(nvflare_commands, "_DELETE_POLL", 0.0)
+    """The backend's pause before a raced call runs again or its outcome is read, made zero."""
+    monkeypatch.setattr(nvflare_commands, "_POLL", 0.0)
 
 
 def test_a_delete_that_lost_nvflares_scheduler_race_is_run_again(
@@ -467,3 +467,30 @@ def test_the_async_driver_runs_over_the_local_transport(
         asyncio.run(scenario())
     finally:
         backend.close()
+
+
+def test_an_abort_that_nvflares_scheduler_undid_is_run_again(
+    session: Session, tmp_path: Path, federation: fake.FakeFederation, no_pause: None
+) -> None:
+    job_id = session.submit_job(_job(tmp_path))
+    federation.lost_aborts = 2
+    session.abort_job(job_id)
+    assert session.get_job_meta(job_id)["status"] == "FINISHED:ABORTED"
+    assert (federation.lost_aborts, federation.aborts) == (0, 3)
+
+
+def test_an_abort_undone_every_time_is_reported_and_others_are_sent_once(
+    session: Session, tmp_path: Path, federation: fake.FakeFederation, no_pause: None
+) -> None:
+    job_id = session.submit_job(_job(tmp_path))
+    federation.lost_aborts = 3
+    with pytest.raises(InternalError, match="undid the abort 3 times: the job is SUBMITTED"):
+        session.abort_job(job_id)
+    assert federation.aborts == 3
+    running = session.submit_job(_job(tmp_path, "running"))
+    federation.set_status(running, "RUNNING")
+    federation.lost_aborts = 1  # only an unstarted job's abort is a meta write NVFlare can lose
+    session.abort_job(running)
+    session.abort_job(running)  # finished now: NVFlare says so, nothing is read back
+    assert federation.aborts == 5
+    assert session.get_job_meta(running)["status"] == "FINISHED:ABORTED"

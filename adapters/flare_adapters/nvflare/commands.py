@@ -28,16 +28,27 @@ from flare_core import commands as c
 from flare_core.errors import InternalError, JobNotDone
 from flare_core.principal import Principal
 
-__all__ = ["HANDLERS", "CallContext", "Handler", "delete_past_scheduler_race", "submit_job"]
+__all__ = [
+    "HANDLERS",
+    "CallContext",
+    "Handler",
+    "abort_past_scheduler_race",
+    "delete_past_scheduler_race",
+    "submit_job",
+]
 
 T = TypeVar("T")
 
 _LIVE = frozenset({"DISPATCHED", "RUNNING"})
-_DELETE_POLL = 0.25
-"""Seconds between status polls while a deleted live job is being aborted."""
-_DELETE_ATTEMPTS = 3
+_POLL = 0.25
+"""Seconds NVFlare gets to settle a job: between status polls while a deleted live job is
+being aborted, and before a raced delete runs again or an abort's outcome is read back."""
+_RACE_ATTEMPTS = 3
 _RACED_DELETE = "exception <class 'OSError'>"
 """What NVFlare 2.9 answers a ``delete_job`` whose ``rmtree`` met its scheduler's write."""
+_ABORTED_UNSTARTED = "before running it"
+"""What NVFlare 2.9's ``abort_job`` answers when it wrote FINISHED:ABORTED into the meta of a
+SUBMITTED or DISPATCHED job itself (a running job gets an abort signal instead)."""
 
 
 @dataclass
@@ -152,7 +163,15 @@ def _list_job_components(ctx: CallContext, command: c.ListJobComponents) -> list
 
 def _abort_job(ctx: CallContext, command: c.AbortJob) -> None:
     # NVFlare returns its message, also for a finished job; ours returns None (DECISIONS §11).
-    ctx.run(lambda s: s.abort_job(command.job_id))
+    _abort(ctx, command.job_id)
+
+
+def _abort(ctx: CallContext, job_id: str) -> None:
+    abort_past_scheduler_race(
+        lambda: ctx.run(lambda s: s.abort_job(job_id)),
+        lambda: str(ctx.run(lambda s: s.get_job_meta(job_id)).get("status", "")),
+        pause=_POLL,
+    )
 
 
 def _running_job_ids(ctx: CallContext) -> set[str]:
@@ -165,7 +184,7 @@ def _delete_job(ctx: CallContext, command: c.DeleteJob) -> dict[str, Any]:
     job_id = command.job_id
     meta = ctx.run(lambda s: s.get_job_meta(job_id))
     if str(meta.get("status")) in _LIVE:
-        ctx.run(lambda s: s.abort_job(job_id))
+        _abort(ctx, job_id)
     # NVFlare marks a job FINISHED before its job runner lets go of it; a job deleted in
     # between wedges the runner for good (it keeps failing to publish the status of a job that
     # is gone, and schedules nothing else). So delete only a job that is terminal, or never
@@ -175,12 +194,12 @@ def _delete_job(ctx: CallContext, command: c.DeleteJob) -> dict[str, Any]:
         settled = status.startswith("FINISHED") or status == "SUBMITTED"
         if settled and job_id not in _running_job_ids(ctx):
             break
-        if monotonic() + _DELETE_POLL > ctx.deadline:
+        if monotonic() + _POLL > ctx.deadline:
             raise JobNotDone(f"job {job_id} is still being aborted")
-        time.sleep(_DELETE_POLL)
+        time.sleep(_POLL)
         meta = ctx.run(lambda s: s.get_job_meta(job_id))
     result: dict[str, Any] = delete_past_scheduler_race(
-        lambda: ctx.run(lambda s: s.delete_job(job_id)), pause=_DELETE_POLL
+        lambda: ctx.run(lambda s: s.delete_job(job_id)), pause=_POLL
     )
     ctx.publish(job_id, "DELETED")
     return dict(result or {})
@@ -200,10 +219,39 @@ def delete_past_scheduler_race(delete: Callable[[], T], *, pause: float) -> T:
         try:
             return delete()
         except Exception as exc:
-            if attempt >= _DELETE_ATTEMPTS or _RACED_DELETE not in str(exc):
+            if attempt >= _RACE_ATTEMPTS or _RACED_DELETE not in str(exc):
                 raise
         attempt += 1
         time.sleep(pause)
+
+
+def abort_past_scheduler_race(
+    abort: Callable[[], T], status: Callable[[], str], *, pause: float
+) -> T:
+    """Run ``abort`` (an NVFlare ``abort_job``) again when NVFlare's scheduler undid it.
+
+    NVFlare 2.9 aborts a job that has not started by writing FINISHED:ABORTED into its meta,
+    and its scheduler rewrites a pending job's meta on each pass (read, add the schedule
+    count, fsync, rename; no lock). An abort written inside that rewrite is lost: the job is
+    SUBMITTED again, for good (seen in ``make test-nvflare``: the walkthrough's aborted job
+    never finished). The job runner loses one the same way as it dispatches the job, which
+    then runs on. So when NVFlare answers that it aborted an unstarted job, its status is read
+    back ``pause`` seconds later, after any rewrite under way, and a job that is not finished
+    is aborted again (a running one then gets NVFlare's abort signal). Returns the answer of
+    the abort that held.
+
+    Raises:
+        InternalError: the abort was undone on each of three attempts.
+    """
+    for _ in range(_RACE_ATTEMPTS):
+        answer = abort()
+        if _ABORTED_UNSTARTED not in str(answer):
+            return answer  # finished already, or a running job's abort signal: no meta write
+        time.sleep(pause)
+        now = status()
+        if now.startswith("FINISHED"):
+            return answer
+    raise InternalError(f"NVFlare undid the abort {_RACE_ATTEMPTS} times: the job is {now} again")
 
 
 def _get_job_logs(ctx: CallContext, command: c.GetJobLogs) -> dict[str, Any]:
