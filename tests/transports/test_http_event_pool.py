@@ -1,8 +1,8 @@
-"""The HTTP transport's event stream has a connection of its own.
+"""The HTTP transport's event streams have connections of their own.
 
-A sleep ends its ``GET /v1/events`` stream unread, which closes that connection. Taken from
-the call pool, it was the warm connection the waiter's next call would have used: the poll
-an event asks for then paid a new TCP connection (``make bench``'s HTTP wait reaction).
+A ``GET /v1/events`` stream holds its connection (and one closed unread closes it). Taken
+from the call pool, it was the warm connection the waiter's next call would have used: the
+poll an event asks for then paid a new TCP connection (``make bench``'s HTTP wait reaction).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ async def test_the_call_after_an_event_reuses_the_warm_connection(tmp_path: Path
         transport = await AsyncHttpTransport.open(proxy.url("http"), user=ADMIN, api_key=ADMIN)
         try:
             assert isinstance(await transport.acall(ListJobs(), BOUND), Ok)  # the warm connection
+            assert await transport.asleep(BOUND, wake_on=ANY_JOB) is True  # a fresh stream
             sleep = asyncio.ensure_future(transport.asleep(BOUND, wake_on=ANY_JOB))
             while not sleep.done():  # events until the stream, once subscribed, sees one
                 await asyncio.get_running_loop().run_in_executor(None, submitter.submit_job, folder)

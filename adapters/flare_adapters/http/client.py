@@ -15,7 +15,9 @@ it needs but fails once ``timeout`` seconds pass without a byte moving. Foreign 
 (aiohttp, ssl, timeouts, msgspec) are translated in one place, ``_translate``: failing to
 reach the server, a timeout or a stream that broke off become ``NoConnection``; an answer the
 client cannot read becomes ``InternalError``. Waits between polls (capped by
-``max_poll_interval``) hold the server's event stream open and end at its first event.
+``max_poll_interval``) end at the first event news on the server's event stream, which is
+held open across sleeps (``event_streams``), so a change between a poll and the next sleep
+still wakes it.
 
 ``connect("http://host:port", ...)`` goes through ``http_transport`` (entry points ``http``
 and ``https`` of the ``flare_core.transports`` group).
@@ -28,7 +30,7 @@ import contextlib
 import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -36,6 +38,7 @@ import aiohttp
 import msgspec
 import yarl
 
+from flare_adapters.http.event_streams import EventStreams
 from flare_adapters.http.routes import EVENTS_PATH, LOGIN_PATH, LoginRequest, command_to_request
 from flare_adapters.loop_thread import ThreadedTransport
 from flare_adapters.network import (
@@ -132,6 +135,7 @@ class AsyncHttpTransport:
         self._events_http: aiohttp.ClientSession | None = None
         self._grant: Grant | None = None
         self._closed = False
+        self._events = EventStreams(self._open_event_stream)
 
     @classmethod
     async def open(
@@ -180,10 +184,9 @@ class AsyncHttpTransport:
         return self._http
 
     def _event_session(self) -> aiohttp.ClientSession:
-        # The event stream has a connection of its own. Each sleep ends its stream unread,
-        # which closes that connection; taken from the call pool, it was the warm connection
-        # the waiter's next call (the poll that the event asked for) would have used, and
-        # that call paid a new TCP connection on the way to the waiter's return.
+        # The event streams have connections of their own: a stream closed unread closes its
+        # connection, and a held one keeps it; taken from the call pool, either would cost
+        # the waiter's next call (the poll the event asked for) a new TCP connection.
         if self._closed:
             raise NoConnection("transport is closed")
         if self._events_http is None:
@@ -257,6 +260,7 @@ class AsyncHttpTransport:
         """
         limit = self._options.call_timeout(timeout)
         request = command_to_request(command)
+        self._mark_seen(command)
         headers = self._headers(request.headers)
         data: bytes | None = None
         if request.json_body is not None:
@@ -287,6 +291,7 @@ class AsyncHttpTransport:
         """
         limit = self._options.call_timeout(timeout)
         request = command_to_request(command)
+        self._mark_seen(command)
         headers = self._headers({**request.headers, "Content-Type": _ZIP})
         caller = CallerCode(self._options.progress, op_name(command))
         loop = asyncio.get_running_loop()
@@ -333,6 +338,7 @@ class AsyncHttpTransport:
         """
         limit = self._options.call_timeout(timeout)
         request = command_to_request(command)
+        self._mark_seen(command)
         caller = CallerCode(self._options.progress, op_name(command))
         loop = asyncio.get_running_loop()
         with _translate(limit, caller):
@@ -359,38 +365,35 @@ class AsyncHttpTransport:
         return time.monotonic()
 
     async def asleep(self, seconds: float, wake_on: str | None) -> bool:
-        """Sleep (capped by ``max_poll_interval``), woken early by the server's event stream.
+        """Sleep (capped by ``max_poll_interval``), woken early by the server's job events.
 
-        ``GET /v1/events`` is held open for the sleep (``?job_id=`` unless ``wake_on`` is
-        ``ANY_JOB``); the first event line ends it. Events are hints: a stream that cannot
-        be opened or breaks off only means sleeping the full time, never an error.
+        ``GET /v1/events`` (``?job_id=`` unless ``wake_on`` is ``ANY_JOB``) is opened by the
+        first sleep on a key and held for the next ones (``EventStreams``); a sleep ends at
+        news by the shared ``WakeRule``. Events are hints: a stream that cannot be opened or
+        breaks off only means sleeping the full time, never an error.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._options.sleep_for(seconds)
         if wake_on is not None and not self._closed and self._grant is not None:
             with contextlib.suppress(Exception):  # a hint source: any failure means "sleep"
-                async with asyncio.timeout_at(deadline):
-                    return await self._next_event(wake_on)
+                return await self._events.sleep(wake_on, deadline)
         await asyncio.sleep(max(0.0, deadline - loop.time()))
         return False
 
-    async def _next_event(self, wake_on: str) -> bool:
-        query = [] if wake_on == ANY_JOB else [("job_id", wake_on)]
-        async with self._event_session().get(
-            self._url(EVENTS_PATH, query), headers=self._headers({})
-        ) as response:
-            if response.status != 200:
-                raise NoConnection(f"event stream refused: HTTP {response.status}")
-            async for line in response.content:
-                if line.startswith(b'{"event"'):
-                    return True
-        raise NoConnection("event stream ended")
+    def _open_event_stream(self, key: str) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        query = [] if key == ANY_JOB else [("job_id", key)]
+        return self._event_session().get(self._url(EVENTS_PATH, query), headers=self._headers({}))
+
+    def _mark_seen(self, command: Command) -> None:
+        job_id = getattr(command, "job_id", None)
+        self._events.asked(job_id if isinstance(job_id, str) else None)
 
     async def aclose(self) -> None:
         """Close the connection pool (idempotent; does not log out)."""
         if self._closed:
             return
         self._closed = True
+        await self._events.close()
         for session in (self._http, self._events_http):
             if session is not None:
                 await session.close()
