@@ -20,25 +20,12 @@ from flare_core.commands import GetJobMeta
 from flare_core.replies import Ok
 from flare_testing.job_folders import JobFolders
 from tests.transports.proxy import LoopbackProxy
-from tests.transports.servers import ADMIN, VirtualServer, virtual_server
+from tests.transports.servers import ADMIN, VirtualServer
 
 pytestmark = pytest.mark.asyncio
 
 BOUND = 10.0  # generous bound on what must happen
 LONG = 60.0  # a sleep that only an event ends within BOUND
-
-
-@pytest.fixture
-def server() -> Iterator[VirtualServer]:
-    with virtual_server() as running:
-        yield running
-
-
-@pytest.fixture
-def proxy(server: VirtualServer) -> Iterator[LoopbackProxy]:
-    proxy = LoopbackProxy(server.port)
-    yield proxy
-    proxy.close()
 
 
 @pytest_asyncio.fixture
@@ -101,34 +88,24 @@ async def test_streams_are_bounded_and_closed_with_the_transport(
     assert transport._events.held == 0  # and no unclosed connection warns (errors here)
 
 
-async def test_a_cut_stream_wakes_its_sleeper_and_opens_again(
+@pytest.mark.parametrize("young", [False, True], ids=["lived", "young"])
+async def test_a_cut_stream_wakes_its_sleeper_unless_it_was_young(
     transport: AsyncHttpTransport,
     proxy: LoopbackProxy,
     submitter: Session,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    young: bool,
 ) -> None:
-    monkeypatch.setattr(event_streams, "_YOUNG", 0.0)
+    monkeypatch.setattr(event_streams, "_YOUNG", 3600.0 if young else 0.0)
     job_id = _submit(submitter, tmp_path)
     assert await transport.asleep(LONG, job_id) is True
-    sleeping = asyncio.ensure_future(transport.asleep(LONG, job_id))
+    sleeping = asyncio.ensure_future(transport.asleep(0.3 if young else LONG, job_id))
     await asyncio.get_running_loop().run_in_executor(None, proxy.cut)
-    assert await asyncio.wait_for(sleeping, BOUND) is True  # events may have been lost: poll
-    assert await transport.asleep(LONG, job_id) is True  # a fresh stream again
+    if young:  # a server cutting every stream is polled at the sleeps' pace, not in a loop
+        assert await sleeping is False
+        assert await transport.asleep(0.3, job_id) is False  # opened again, and no wake
+    else:
+        assert await asyncio.wait_for(sleeping, BOUND) is True  # events may be lost: poll
+        assert await transport.asleep(LONG, job_id) is True  # a fresh stream again
     assert transport._events.held == 1
-
-
-async def test_a_stream_cut_young_does_not_wake_again(
-    transport: AsyncHttpTransport,
-    proxy: LoopbackProxy,
-    submitter: Session,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(event_streams, "_YOUNG", 3600.0)
-    job_id = _submit(submitter, tmp_path)
-    assert await transport.asleep(LONG, job_id) is True
-    await asyncio.get_running_loop().run_in_executor(None, proxy.cut)
-    # A server cutting every stream gets polled at the sleeps' pace, not in a loop.
-    assert await transport.asleep(0.2, job_id) is False
-    assert await transport.asleep(0.2, job_id) is False
