@@ -3,6 +3,7 @@ on every transport, and a client's mistake is a 400 / 1007 / problem reply, neve
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -190,3 +191,23 @@ async def test_a_huge_subscription_job_id_is_refused(host: Host) -> None:
         reply = await client.reply(1)
         assert reply["code"] == "invalid_argument"
         assert (await client.call(2, fc.ListJobs()))["kind"] == "ok"
+
+
+@pytest.mark.asyncio
+async def test_event_streams_are_bounded_per_session(tmp_path: Path) -> None:
+    settings = ServerSettings(http_max_event_streams=2)
+    async with hosted(str(tmp_path), settings) as host, contextlib.AsyncExitStack() as held:
+        api, other = await host.api(), await host.api()
+        for _ in range(2):
+            stream = await held.enter_async_context(
+                host.http.get("/v1/events", headers=api.headers())
+            )
+            assert json.loads(await stream.content.readline()) == {"subscribed": True}
+        async with host.http.get("/v1/events", headers=api.headers()) as refused:
+            assert refused.status == 429
+            problem = await refused.json(content_type=None)
+            assert problem["code"] == "too_many_requests"
+            assert "at most 2 event streams per session" in problem["message"]
+        # Another session (here the same user's) is not held back by the first one's streams.
+        async with host.http.get("/v1/events", headers=other.headers()) as own:
+            assert json.loads(await own.content.readline()) == {"subscribed": True}

@@ -6,19 +6,22 @@ HTTP clients have no socket to push to, so they hold this response open: the fir
 so idle connections are not cut. ``?job_id=ID`` keeps only that job's events. Events are
 hints to look again, as on the WebSocket: when a slow reader lets the backlog grow past
 ``ws_event_backlog``, the oldest are dropped. The stream ends when the client goes away or
-the server shuts down.
+the server shuts down. One session holds at most ``http_max_event_streams`` streams at once
+(each is a connection and a subscription); another is refused with 429.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from typing import Final
 
 import msgspec
 from aiohttp import web
 
 import flare_core as fc
+from flare_adapters.http.problems import PROBLEM_CONTENT_TYPE, encode_problem, protocol_problem
 from flare_adapters.http.routes import EVENTS_PATH
 from flare_adapters.server.context import BACKEND, SETTINGS, caller_of
 from flare_adapters.server.event_hub import EVENT_HUB, EventHub
@@ -31,10 +34,12 @@ _encode = msgspec.json.Encoder().encode
 
 
 class EventStreams:
-    """The open event streams, ended together when the server shuts down."""
+    """The open event streams: counted per session, ended together when the server shuts
+    down."""
 
     def __init__(self) -> None:
         self.stopping = asyncio.Event()
+        self.open: Counter[str] = Counter()  # bearer token -> streams open (no zero entries)
 
 
 EVENT_STREAMS: Final = web.AppKey("event_streams", EventStreams)
@@ -47,6 +52,14 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     study = caller.principal.study
     only = request.query.get("job_id") or None
     app = request.app
+    streams = app[EVENT_STREAMS]
+    limit = app[SETTINGS].http_max_event_streams
+    if streams.open[caller.token] >= limit:
+        problem = protocol_problem(
+            "too_many_requests", f"at most {limit} event streams per session"
+        )
+        status, body = encode_problem(problem)
+        return web.Response(status=status, body=body, content_type=PROBLEM_CONTENT_TYPE)
     queue: asyncio.Queue[fc.JobEvent] = asyncio.Queue()
     backlog = app[SETTINGS].ws_event_backlog
 
@@ -58,14 +71,17 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
         queue.put_nowait(event)
 
     unsubscribe = app[EVENT_HUB].subscribe(only, offer)
-    stopping = app[EVENT_STREAMS].stopping
+    streams.open[caller.token] += 1
     response = web.StreamResponse(headers={"Content-Type": _NDJSON, "Cache-Control": "no-store"})
     try:
-        await _stream(request, response, queue, stopping)
+        await _stream(request, response, queue, streams.stopping)
     except ConnectionResetError:  # the client went away (a wait that ended): nothing to say
         return response
     finally:
         unsubscribe()
+        streams.open[caller.token] -= 1
+        if not streams.open[caller.token]:
+            del streams.open[caller.token]
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response

@@ -32,6 +32,10 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         ws_event_backlog: most undelivered job events kept per connection (oldest dropped).
         ws_max_subscriptions: most job subscriptions one connection may hold (a job id is at
             most ``WS_MAX_JOB_ID_CHARS`` characters).
+        http_max_event_streams: most ``GET /v1/events`` streams one session (bearer token)
+            may hold open at once; more are refused with 429. An HTTP client holds at most 8,
+            but a stream it closed counts until the server's next keepalive write (15 s)
+            finds the connection gone, so the bound leaves room for that churn.
         worker_threads: threads running the synchronous backend calls and file I/O.
     """
 
@@ -48,6 +52,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     ws_window: int = 8
     ws_event_backlog: int = 1000
     ws_max_subscriptions: int = 1000
+    http_max_event_streams: int = 256
     worker_threads: int = 8
 
     def zip_limits(self) -> ZipLimits:
