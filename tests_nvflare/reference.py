@@ -23,14 +23,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from flare_adapters.nvflare.commands import abort_past_scheduler_race
+from flare_adapters.nvflare.commands import SETTLE_POLL, abort_past_scheduler_race
 from flare_adapters.nvflare.errors import same_name
 from flare_adapters.nvflare.replies import job_components
 
 __all__ = ["SameNameErrors", "WarmSessions"]
-
-_ABORT_SETTLE = 0.25
-"""Seconds an abort of a queued job gets before its outcome is read back (the backend's)."""
 
 
 class SameNameErrors:
@@ -53,7 +50,7 @@ class SameNameErrors:
         return abort_past_scheduler_race(
             lambda: abort(job_id),
             lambda: str(self._session.get_job_meta(job_id).get("status", "")),
-            pause=_ABORT_SETTLE,
+            pause=SETTLE_POLL,
         )
 
 

@@ -211,7 +211,7 @@ _RACED = "server internal error: exception <class 'OSError'>"
 @pytest.fixture
 def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
     """The backend's pause before a raced call runs again or its outcome is read, made zero."""
-    monkeypatch.setattr(nvflare_commands, "_POLL", 0.0)
+    monkeypatch.setattr(nvflare_commands, "SETTLE_POLL", 0.0)
 
 
 def test_a_delete_that_lost_nvflares_scheduler_race_is_run_again(

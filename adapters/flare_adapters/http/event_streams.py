@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Final
 
@@ -150,10 +150,8 @@ class EventStreams:
     async def _sleep_on_own_stream(self, key: str, deadline: float) -> bool:
         # Every held stream has a sleeper: this sleep gets a stream of its own, closed when
         # it ends (an event between the last poll and its subscription is missed).
-        async with asyncio.timeout_at(deadline), self._open(key) as response:
-            if response.status != 200:
-                raise NoConnection(f"event stream refused: HTTP {response.status}")
-            async for line in response.content:
+        async with asyncio.timeout_at(deadline), self._lines(key) as lines:
+            async for line in lines:
                 if line.startswith(_EVENT):
                     return True
         raise NoConnection("event stream ended")
@@ -193,10 +191,8 @@ class EventStreams:
         assert reader is not None
         started = loop.time()
         try:
-            async with self._open(key) as response:
-                if response.status != 200:
-                    raise NoConnection(f"event stream refused: HTTP {response.status}")
-                async for line in response.content:
+            async with self._lines(key) as lines:
+                async for line in lines:
                     if line.startswith(_EVENT) and self._wake.heard(
                         _decode_line(line).event.job_id
                     ):
@@ -224,6 +220,14 @@ class EventStreams:
                 else:
                     self._young.discard(key)
                 self._poke()
+
+    @contextlib.asynccontextmanager
+    async def _lines(self, key: str) -> AsyncIterator[aiohttp.StreamReader]:
+        """``key``'s stream, its lines once the server accepted it."""
+        async with self._open(key) as response:
+            if response.status != 200:
+                raise NoConnection(f"event stream refused: HTTP {response.status}")
+            yield response.content
 
     def _poke(self) -> None:
         self._pulse.set()

@@ -30,6 +30,7 @@ from flare_core.principal import Principal
 
 __all__ = [
     "HANDLERS",
+    "SETTLE_POLL",
     "CallContext",
     "Handler",
     "abort_past_scheduler_race",
@@ -40,7 +41,7 @@ __all__ = [
 T = TypeVar("T")
 
 _LIVE = frozenset({"DISPATCHED", "RUNNING"})
-_POLL = 0.25
+SETTLE_POLL = 0.25
 """Seconds NVFlare gets to settle a job: between status polls while a deleted live job is
 being aborted, and before a raced delete runs again or an abort's outcome is read back."""
 _RACE_ATTEMPTS = 3
@@ -170,7 +171,7 @@ def _abort(ctx: CallContext, job_id: str) -> None:
     abort_past_scheduler_race(
         lambda: ctx.run(lambda s: s.abort_job(job_id)),
         lambda: str(ctx.run(lambda s: s.get_job_meta(job_id)).get("status", "")),
-        pause=_POLL,
+        pause=SETTLE_POLL,
     )
 
 
@@ -194,12 +195,12 @@ def _delete_job(ctx: CallContext, command: c.DeleteJob) -> dict[str, Any]:
         settled = status.startswith("FINISHED") or status == "SUBMITTED"
         if settled and job_id not in _running_job_ids(ctx):
             break
-        if monotonic() + _POLL > ctx.deadline:
+        if monotonic() + SETTLE_POLL > ctx.deadline:
             raise JobNotDone(f"job {job_id} is still being aborted")
-        time.sleep(_POLL)
+        time.sleep(SETTLE_POLL)
         meta = ctx.run(lambda s: s.get_job_meta(job_id))
     result: dict[str, Any] = delete_past_scheduler_race(
-        lambda: ctx.run(lambda s: s.delete_job(job_id)), pause=_POLL
+        lambda: ctx.run(lambda s: s.delete_job(job_id)), pause=SETTLE_POLL
     )
     ctx.publish(job_id, "DELETED")
     return dict(result or {})

@@ -120,6 +120,7 @@ _HTTP_CODES: Final = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    429: "too_many_requests",
 }
 
 

@@ -21,7 +21,6 @@ import msgspec
 from aiohttp import web
 
 import flare_core as fc
-from flare_adapters.http.problems import PROBLEM_CONTENT_TYPE, encode_problem, protocol_problem
 from flare_adapters.http.routes import EVENTS_PATH
 from flare_adapters.server.context import BACKEND, SETTINGS, caller_of
 from flare_adapters.server.event_hub import EVENT_HUB, EventHub
@@ -54,12 +53,8 @@ async def events_handler(request: web.Request) -> web.StreamResponse:
     app = request.app
     streams = app[EVENT_STREAMS]
     limit = app[SETTINGS].http_max_event_streams
-    if streams.open[caller.token] >= limit:
-        problem = protocol_problem(
-            "too_many_requests", f"at most {limit} event streams per session"
-        )
-        status, body = encode_problem(problem)
-        return web.Response(status=status, body=body, content_type=PROBLEM_CONTENT_TYPE)
+    if streams.open[caller.token] >= limit:  # problems_middleware renders it
+        raise web.HTTPTooManyRequests(reason=f"at most {limit} event streams per session")
     queue: asyncio.Queue[fc.JobEvent] = asyncio.Queue()
     backlog = app[SETTINGS].ws_event_backlog
 
