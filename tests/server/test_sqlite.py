@@ -14,6 +14,7 @@ import msgspec
 import pytest
 
 from flare_adapters.spooled_file import SpooledFile
+from flare_adapters.sqlite import blobs as blobs_module
 from flare_adapters.sqlite.blobs import BlobDirectory
 from flare_adapters.sqlite.db import SCHEMA_VERSION, Database
 from flare_adapters.sqlite.recovery import collect_orphans, recover_jobs
@@ -463,6 +464,80 @@ def test_blob_delete_prefix_and_children(blobs: BlobDirectory) -> None:
     assert blobs.keys("") == ["jobs/j2/job.zip", "uploads/u"]
     assert not os.path.exists(os.path.join(blobs.root, "data", "jobs", "j1"))
     assert blobs.delete_prefix("nothing/") == 0
+
+
+def _flushes(monkeypatch: pytest.MonkeyPatch, blobs: BlobDirectory) -> list[str]:
+    # The directories flushed, relative to the data root, in order ("." for the root).
+    seen: list[str] = []
+    real = blobs_module.fsync_dir
+
+    def record(path: str) -> None:
+        real(path)
+        seen.append(os.path.relpath(path, os.path.join(blobs.root, "data")))
+
+    monkeypatch.setattr(blobs_module, "fsync_dir", record)
+    return seen
+
+
+def test_blob_directories_are_flushed_after_each_write_outside_a_group(
+    blobs: BlobDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed = _flushes(monkeypatch, blobs)
+    blobs.write("jobs/j1/workspace/s/log.txt", [b"x"])
+    # Each new directory's parent as it is created, then the file's directory.
+    assert flushed == [".", "jobs", "jobs/j1", "jobs/j1/workspace", "jobs/j1/workspace/s"]
+
+
+def test_a_sync_group_flushes_each_directory_once_at_its_end(
+    blobs: BlobDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blobs.write("jobs/old/job.zip", [b"x"])
+    flushed = _flushes(monkeypatch, blobs)
+    with blobs.grouped_sync():
+        for site in ("server", "site-1", "site-2"):
+            blobs.write(f"jobs/j1/workspace/{site}/log.txt", [site.encode()])
+        with blobs.grouped_sync():  # nested: joins the outer group
+            blobs.copy("jobs/old/job.zip", "jobs/j1/job.zip")
+            blobs.delete_prefix("jobs/old/")
+        assert flushed == []  # nothing yet, though every blob reads back already
+        assert b"".join(blobs.read("jobs/j1/workspace/site-1/log.txt")) == b"site-1"
+    assert sorted(flushed) == sorted(
+        [
+            "jobs",  # j1 created, old removed
+            "jobs/j1",
+            "jobs/j1/workspace",
+            *(f"jobs/j1/workspace/{site}" for site in ("server", "site-1", "site-2")),
+        ]
+    )
+    assert len(flushed) == len(set(flushed))
+    blobs.write("jobs/j2/job.zip", [b"y"])  # after the group: flushed at once again
+    assert flushed[-2:] == ["jobs", "jobs/j2"]
+
+
+def test_a_directory_removed_inside_a_group_is_not_flushed(
+    blobs: BlobDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed = _flushes(monkeypatch, blobs)
+    with blobs.grouped_sync():
+        blobs.write("jobs/j1/workspace/s/log.txt", [b"x"])
+        blobs.delete_prefix("jobs/j1/")  # prunes every directory the write made
+    assert flushed == ["."]
+    assert blobs.keys("") == []
+
+
+def test_the_lock_flushes_blob_directories_before_it_commits(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blobs = BlobDirectory(str(tmp_path / "blobs"))
+    lock = CommittingLock(db, blobs)
+    events = _commits(db)
+    monkeypatch.setattr(blobs_module, "fsync_dir", lambda path: events.append("flush"))
+    with lock:
+        blobs.write("jobs/a/job.zip", [b"x"])
+        with lock:
+            SqliteJobStore(db).add(_meta("a"))
+        assert events == []
+    assert events == ["flush"] * 3 + ["COMMIT"]  # data/, jobs/ and jobs/a/, then the row
 
 
 def test_a_failing_write_stores_nothing(blobs: BlobDirectory) -> None:

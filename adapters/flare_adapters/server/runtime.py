@@ -134,7 +134,7 @@ class ServerRuntime:
                 packer=ZipPacker(),
                 engine=self.engine,
                 workspaces=self.workspaces,
-                lock=CommittingLock(self.db),  # one commit per locked section
+                lock=CommittingLock(self.db, self.blobs),  # one commit per locked section
                 # Shell file work in a worker process, off the event loop's GIL (issue 10).
                 offload=self.offload,
                 timers=self.clock,

@@ -12,6 +12,14 @@ during ``write`` leaves no partial blob. A ``SpooledFile`` (an upload received i
 is flushed and renamed into place instead of copied. Callers store the row that points at a
 blob only after ``write`` returned, so a committed row never points at a missing blob; the
 opposite (a blob no row points at) is collected at startup (``flare_adapters.sqlite.recovery``).
+
+Inside ``grouped_sync()`` (the service lock holds it for a whole locked section, see
+``flare_adapters.sqlite.service_lock``) a thread's directory flushes wait until the outermost
+block ends and each directory is flushed once. Every ``fsync`` costs a flush of the disk's
+cache (about 0.12 ms here, however little changed), and one section touches the same
+directories again and again: archiving a job's workspace touches five directories, and
+``workspace/`` was flushed once for each site directory made in it. Files
+are still flushed before they are renamed, so a blob is never seen under its key half written.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import BinaryIO, Final
 
 from flare_adapters.spooled_file import SpooledFile
@@ -61,8 +70,44 @@ class BlobDirectory:
         # Guards the directory tree: a writer creating a parent must not race a pruner
         # removing it. File contents are written outside it.
         self._tree = threading.RLock()
+        # Per thread: the directories to flush when its outermost ``grouped_sync`` ends
+        # (None outside one).
+        self._grouped = threading.local()
         os.makedirs(self._data, exist_ok=True)
         os.makedirs(self._tmp, exist_ok=True)
+
+    # --- directory flushes ------------------------------------------------------------------
+
+    @contextmanager
+    def grouped_sync(self) -> Iterator[None]:
+        """Flush the directories this thread's writes, moves and deletes change once each,
+        when the outermost block ends (also when it raises), instead of after each.
+
+        Nothing is durable before the block ends, so a caller that acknowledges a change
+        (the service, replying to a command) must do so after. Nested use joins the outer
+        block. Raises ``OSError`` from a failed flush.
+        """
+        if getattr(self._grouped, "dirs", None) is not None:
+            yield
+            return
+        dirs: dict[str, None] = {}
+        self._grouped.dirs = dirs
+        try:
+            yield
+        finally:
+            self._grouped.dirs = None
+            for directory in dirs:
+                # A directory pruned later in the block is gone: its parent's flush (also
+                # recorded) makes the removal durable.
+                with contextlib.suppress(FileNotFoundError):
+                    fsync_dir(directory)
+
+    def _sync_dir(self, directory: str) -> None:
+        dirs: dict[str, None] | None = getattr(self._grouped, "dirs", None)
+        if dirs is None:
+            fsync_dir(directory)
+        else:
+            dirs[directory] = None
 
     # --- paths -----------------------------------------------------------------------------
 
@@ -84,7 +129,7 @@ class BlobDirectory:
         for new in reversed(missing):
             with contextlib.suppress(FileExistsError):
                 os.mkdir(new)
-            fsync_dir(os.path.dirname(new))
+            self._sync_dir(os.path.dirname(new))
 
     # --- the port ---------------------------------------------------------------------------
 
@@ -141,7 +186,7 @@ class BlobDirectory:
         with self._tree:
             self._makedirs(os.path.dirname(final))
             os.replace(flushed, final)
-            fsync_dir(os.path.dirname(final))
+            self._sync_dir(os.path.dirname(final))
 
     def read(self, key: str) -> Iterator[bytes]:
         """Stream a blob. Raises KeyError (at the call) when it does not exist."""
@@ -237,7 +282,7 @@ class BlobDirectory:
             except OSError:
                 break  # not empty (or already gone)
             directory = os.path.dirname(directory)
-        fsync_dir(directory if os.path.isdir(directory) else self._data)
+        self._sync_dir(directory if os.path.isdir(directory) else self._data)
 
     def children(self, prefix: str) -> list[str]:
         """The names directly under the key directory ``prefix`` (ending with ``/``), sorted.

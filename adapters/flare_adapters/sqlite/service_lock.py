@@ -9,6 +9,10 @@ which is before the service delivers the section's events or the command replies
 acknowledged mutation is still on disk before its reply (durability as before, one fsync
 instead of several), and readers on other threads never see it uncommitted: the batch holds
 the connection until it commits.
+
+With a blob directory, the section is also one ``BlobDirectory.grouped_sync()``: its
+directory flushes run once each as the section ends, before the commit, so a committed row
+still never points at a blob a crash could lose.
 """
 
 from __future__ import annotations
@@ -17,20 +21,23 @@ import contextlib
 import threading
 from types import TracebackType
 
+from flare_adapters.sqlite.blobs import BlobDirectory
 from flare_adapters.sqlite.db import Database
 
 __all__ = ["CommittingLock"]
 
 
 class CommittingLock:
-    """A re-entrant lock that batches ``db``'s writes while held (see the module docstring).
+    """A re-entrant lock that batches ``db``'s writes (and ``blobs``' directory flushes)
+    while held (see the module docstring).
 
-    Each acquisition enters ``Database.batch()``, which joins an outer batch, so only the
-    outermost release commits.
+    Each acquisition enters ``Database.batch()`` and ``BlobDirectory.grouped_sync()``, which
+    join an outer one, so only the outermost release flushes and commits.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, blobs: BlobDirectory | None = None) -> None:
         self._db = db
+        self._blobs = blobs
         self._lock = threading.RLock()
         self._batches: list[contextlib.ExitStack] = []  # one per acquisition; the holder's
 
@@ -39,7 +46,10 @@ class CommittingLock:
         batch = contextlib.ExitStack()
         try:
             batch.enter_context(self._db.batch())
+            if self._blobs is not None:  # entered last: flushed before the commit
+                batch.enter_context(self._blobs.grouped_sync())
         except BaseException:
+            batch.close()
             self._lock.release()
             raise
         self._batches.append(batch)
