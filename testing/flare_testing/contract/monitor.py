@@ -160,13 +160,18 @@ class MonitorContract(ContractBase):
 
     @pytest.mark.flare_requires(cap.JOB_CONTROL)
     def test_timeout_after_at_least_one_poll(
-        self, harness: Harness, session: SessionSpec, jobs: JobFolders
+        self, harness: Harness, caps: frozenset[str], session: SessionSpec, jobs: JobFolders
     ) -> None:
         job_id = running_job(harness, session, jobs)
         recorder = _Recorder()
         rc, meta = session.monitor_job_and_return_job_meta(job_id, 0.001, 5.0, recorder)
         assert (rc, meta) == (MonitorReturnCode.TIMEOUT, None)
-        assert len(recorder.calls) == 1
+        assert recorder.calls, "the timeout was checked before the first poll"
+        if cap.VIRTUAL_TIME in caps:
+            # On a real clock a transport may wake its first sleep at once (a WebSocket
+            # session polls again right after subscribing, as an event may have come before
+            # it) and both polls may fit in the 1 ms: only virtual time makes the count exact.
+            assert len(recorder.calls) == 1
 
     @pytest.mark.flare_requires(cap.JOB_CONTROL, cap.VIRTUAL_TIME)
     def test_timeout_bounds_the_wait(
