@@ -129,6 +129,15 @@ class ZipLimits:
 
 DEFAULT_LIMITS = ZipLimits()
 
+TRUSTED_LIMITS = ZipLimits(
+    max_entries=sys.maxsize,
+    max_entry_size=sys.maxsize,
+    max_total_size=sys.maxsize,
+    max_ratio=float("inf"),
+)
+"""The bounds of an archive the server wrote itself (an ended job's workspace): its size is
+the job's, not an upload's. Names, methods and CRCs are still checked."""
+
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
     # Unix mode bits live in the high 16 bits of external_attr when the creator was Unix.

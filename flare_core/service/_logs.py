@@ -1,7 +1,7 @@
 """Job logs (reference §5.1, server side) and ``configure_job_log`` (§6.14).
 
 Where a site's log comes from, first found wins: the site's live workspace
-(``<job_id>/<file>``), the job's archived workspace (``workspace/<site>/<file>``), then - for a
+(``<job_id>/<file>``), the job's archived workspace (``<site>/<file>``), then - for a
 client - the stored component ``LOG_<file>_<site>``. Only ``log.json`` is honoured as a file
 name; anything else reads ``log.txt``. Each text is the last ``max_log_bytes`` bytes (5 MiB),
 decoded as UTF-8 with replacement, prefixed by a marker line when cut.
@@ -22,6 +22,7 @@ from flare_core.errors import InvalidTarget
 from flare_core.info import TargetType
 from flare_core.lifecycle import JobOp, check_operation
 from flare_core.principal import Principal
+from flare_core.service._archived_workspace import archived_files, read_archived
 from flare_core.service._core import ServiceCore, job_blob_prefix
 from flare_core.service._scheduler import client_sites_of
 from flare_core.site_names import SERVER_SITE, is_all_sites
@@ -62,15 +63,17 @@ def _read_log(core: ServiceCore, job_id: str, site: str, file: str) -> str | Non
                 return _render(kept, cut or stat.size > cap, cap)
             except (OSError, KeyError):
                 pass  # deleted between stat and read: look in the archive instead
-    prefix = job_blob_prefix(job_id)
-    keys = [f"{prefix}workspace/{site}/{file}"]
+    archived = read_archived(core, job_id, f"{site}/{file}")
+    if archived is not None:
+        return _render(*_tail(archived, cap), cap)
     if site != SERVER_SITE:
-        keys.append(f"{prefix}components/LOG_{file}_{site}")
-    for key in keys:
         try:
-            return _render(*_tail(core.ports.blobs.read(key), cap), cap)
+            component = core.ports.blobs.read(
+                f"{job_blob_prefix(job_id)}components/LOG_{file}_{site}"
+            )
         except KeyError:
-            continue
+            return None
+        return _render(*_tail(component, cap), cap)
     return None
 
 
@@ -79,8 +82,8 @@ def _all_sites(core: ServiceCore, meta: dict[str, Any]) -> list[str]:
     sites = set(core.deploy_plan(meta).client_sites)
     sites.update(client_sites_of(meta))
     prefix = job_blob_prefix(job_id)
-    for key in core.ports.blobs.keys(prefix + "workspace/"):
-        site = key[len(prefix + "workspace/") :].split("/", 1)[0]
+    for name, _ in archived_files(core, job_id):
+        site = name.split("/", 1)[0]
         if site != SERVER_SITE:
             sites.add(site)
     for key in core.ports.blobs.keys(prefix + "components/LOG_"):

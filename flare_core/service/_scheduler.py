@@ -17,15 +17,13 @@ a ``dispatch_delay``, a pass runs that long after its trigger (a scheduler tick)
 observably SUBMITTED first.
 
 When the engine reports a job's end, its workspace on every participating site is archived
-(outside the service lock, in bounded pieces) into the blob store
-(``jobs/<id>/workspace/<site>/...``; a client's ``error_log.txt`` also becomes the job
-component ``ERRORLOG_<site>``) *before* the terminal status is stored and published, so a
-client that sees ``FINISHED:*`` can download results and logs at once.
+(outside the service lock, in bounded pieces) into the blob store (``_archived_workspace``)
+*before* the terminal status is stored and published, so a client that sees ``FINISHED:*`` can
+download results and logs at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any, Literal
 
@@ -39,15 +37,14 @@ from flare_core.lifecycle import (
     transition,
 )
 from flare_core.listing import job_name, normalize_study
+from flare_core.service._archived_workspace import archive_workspace
 from flare_core.service._core import JOB_ARCHIVE, ServiceCore, job_blob_prefix
 from flare_core.service.ports import JobLaunch
-from flare_core.shell import FileTree
 from flare_core.site_names import SERVER_SITE
 from flare_core.studies import enrolled_sites
 
 __all__ = [
     "EngineCallbacks",
-    "archive_workspace",
     "client_app",
     "client_sites_of",
     "delete_job_now",
@@ -67,9 +64,6 @@ _TRIGGERS: dict[JobStatus, Trigger] = {
 }
 _LIVE = (JobStatus.DISPATCHED, JobStatus.RUNNING)
 _WAITING = (JobStatus.SUBMITTED, JobStatus.APPROVED)  # what ``_try_dispatch`` can dispatch
-_MAX_ARCHIVE_FILES = 10_000
-_ARCHIVE_CHUNK = 1024 * 1024
-_MAX_ARCHIVE_DEPTH = 32
 
 
 def client_sites_of(meta: dict[str, Any]) -> list[str]:
@@ -233,44 +227,6 @@ def _try_dispatch(core: ServiceCore, job_id: str) -> bool:
     return True
 
 
-def archive_workspace(core: ServiceCore, meta: dict[str, Any]) -> None:
-    """Copy a job's files from every participating site's workspace into the blob store."""
-    job_id = str(meta["job_id"])
-    prefix = job_blob_prefix(job_id)
-    count = 0
-    for site in [SERVER_SITE, *client_sites_of(meta)]:
-        tree = core.ports.workspaces.tree(site)
-        if tree is None:
-            continue
-        stack: list[tuple[str, int]] = [(job_id, 0)]
-        while stack and count < _MAX_ARCHIVE_FILES:
-            directory, depth = stack.pop()
-            for name in sorted(tree.listdir(directory)):
-                path = f"{directory}/{name}"
-                stat = tree.stat(path)
-                if stat is None:
-                    continue
-                if stat.kind == "dir":
-                    if depth < _MAX_ARCHIVE_DEPTH:
-                        stack.append((path, depth + 1))
-                    continue
-                rel = path[len(job_id) + 1 :]
-                core.ports.blobs.write(f"{prefix}workspace/{site}/{rel}", _chunks(tree, path))
-                if site != SERVER_SITE and rel == "error_log.txt":
-                    core.ports.blobs.write(
-                        f"{prefix}components/ERRORLOG_{site}", _chunks(tree, path)
-                    )
-                count += 1
-
-
-def _chunks(tree: FileTree, path: str) -> Iterator[bytes]:
-    # Results can be models of gigabytes: copy them a bounded piece at a time.
-    offset = 0
-    while chunk := tree.read(path, offset, _ARCHIVE_CHUNK):
-        yield chunk
-        offset += len(chunk)
-
-
 def delete_job_now(core: ServiceCore, job_id: str) -> None:
     """Remove a job, its blobs and its workspace files, and publish its deletion."""
     meta = core.ports.jobs.get(job_id)
@@ -324,7 +280,7 @@ class EngineCallbacks:
             meta = core.ports.jobs.get(job_id)
             if meta is None or is_terminal(str(meta.get("status", ""))):
                 return
-        archive_workspace(core, meta)
+        archive_workspace(core, meta, client_sites_of(meta))
         with core.guard():
             meta = core.ports.jobs.get(job_id)
             if meta is None or is_terminal(str(meta.get("status", ""))):

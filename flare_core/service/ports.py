@@ -317,8 +317,14 @@ class BlobStore(Protocol):
         """The keys starting with ``prefix``, sorted."""
         ...
 
-    def archive(self, key: str) -> ArchiveView:
+    def archive(self, key: str, *, trusted: bool = False) -> ArchiveView:
         """Open a zip blob as an ``ArchiveView`` after the bounded safety checks.
+
+        Args:
+            key: the blob.
+            trusted: the service wrote this archive itself (an ended job's workspace, as large
+                as the job made it): the upload bounds on counts, sizes and compression ratio
+                do not apply; member names, methods and checksums are still checked.
 
         Raises:
             KeyError: no such blob.

@@ -386,3 +386,15 @@ class BlobStoreContract:
             blob_store.archive("jobs/a/bad.zip")
         with pytest.raises(KeyError):
             blob_store.archive("jobs/a/none.zip")
+
+    def test_a_trusted_archive_skips_the_upload_bounds_only(self, blob_store: BlobStore) -> None:
+        # A job's own workspace may be far larger, or more compressible, than an upload may.
+        zeros = bytes(4 * 1024 * 1024)  # deflates over 1000 times: a zip bomb's ratio
+        blob_store.write("jobs/a/workspace.zip", [_zip({"server/model.bin": zeros})])
+        with pytest.raises(InvalidJobDefinition, match="compression ratio"):
+            blob_store.archive("jobs/a/workspace.zip")
+        view = blob_store.archive("jobs/a/workspace.zip", trusted=True)
+        assert b"".join(view.open("server/model.bin")) == zeros
+        blob_store.write("jobs/a/unsafe.zip", [_zip({"../escape": b"x"})])
+        with pytest.raises(InvalidJobDefinition, match="unsafe member name"):
+            blob_store.archive("jobs/a/unsafe.zip", trusted=True)

@@ -6,7 +6,14 @@ import io
 import threading
 from collections.abc import Iterable, Iterator
 
-from flare_adapters.zipsafe import CHUNK_SIZE, DEFAULT_LIMITS, UnsafeZipError, ZipLimits, open_zip
+from flare_adapters.zipsafe import (
+    CHUNK_SIZE,
+    DEFAULT_LIMITS,
+    TRUSTED_LIMITS,
+    UnsafeZipError,
+    ZipLimits,
+    open_zip,
+)
 from flare_core.archive import ArchiveView
 from flare_core.errors import InvalidJobDefinition
 
@@ -87,8 +94,8 @@ class MemoryBlobStore:
         with self._lock:
             return sorted(k for k in self._blobs if k.startswith(prefix))
 
-    def archive(self, key: str) -> ArchiveView:
-        """Open a zip blob as a checked ``ArchiveView``.
+    def archive(self, key: str, *, trusted: bool = False) -> ArchiveView:
+        """Open a zip blob as a checked ``ArchiveView`` (``trusted``: without the size bounds).
 
         Raises:
             KeyError: no such blob.
@@ -96,4 +103,4 @@ class MemoryBlobStore:
         """
         with self._lock:
             data = self._blobs[key]
-        return zip_view(data, self._limits)
+        return zip_view(data, TRUSTED_LIMITS if trusted else self._limits)

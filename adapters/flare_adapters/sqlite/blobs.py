@@ -36,7 +36,14 @@ from contextlib import contextmanager
 from typing import BinaryIO, Final
 
 from flare_adapters.spooled_file import SpooledFile
-from flare_adapters.zipsafe import CHUNK_SIZE, DEFAULT_LIMITS, UnsafeZipError, ZipLimits, open_zip
+from flare_adapters.zipsafe import (
+    CHUNK_SIZE,
+    DEFAULT_LIMITS,
+    TRUSTED_LIMITS,
+    UnsafeZipError,
+    ZipLimits,
+    open_zip,
+)
 from flare_core.archive import ArchiveView, is_safe_member
 from flare_core.errors import InvalidJobDefinition
 
@@ -301,8 +308,8 @@ class BlobDirectory:
         """The keys starting with ``prefix``, sorted."""
         return sorted(self._walk(prefix))
 
-    def archive(self, key: str) -> ArchiveView:
-        """Open a zip blob as a checked ``ArchiveView``.
+    def archive(self, key: str, *, trusted: bool = False) -> ArchiveView:
+        """Open a zip blob as a checked ``ArchiveView`` (``trusted``: without the size bounds).
 
         Raises:
             KeyError: no such blob.
@@ -312,7 +319,7 @@ class BlobDirectory:
         if not os.path.isfile(path):
             raise KeyError(key)
         try:
-            return open_zip(path, self._limits)
+            return open_zip(path, TRUSTED_LIMITS if trusted else self._limits)
         except UnsafeZipError as exc:
             raise InvalidJobDefinition(f"invalid job definition: {exc}") from exc
 
