@@ -143,7 +143,9 @@ def _operation(route: Route, schema: dict[str, Any], result: Any) -> dict[str, A
             "required": [name for name in route.field_names if name in required],
         }
         operation["requestBody"] = {
-            "required": True,
+            # Without a body the command's fields take their defaults: a body is needed only
+            # when one of them has none.
+            "required": bool(body["required"]),
             "content": {"application/json": {"schema": body}},
         }
     if route.transfer == "upload":

@@ -169,7 +169,7 @@ class HttpRequest(NamedTuple):
         method: the HTTP method.
         path: the percent-encoded path.
         query: query pairs, in field order; list fields repeat their key.
-        json_body: the JSON body object, or ``None`` when the route takes none.
+        json_body: the JSON body object, or ``None`` when there is nothing to send.
         headers: extra headers (``Idempotency-Key``).
     """
 
@@ -324,7 +324,8 @@ def command_to_request(command: fc.Command) -> HttpRequest:
     headers = {header: str(values[name]) for name, header in route.headers.items() if values[name]}
     if not route.fields_in_query:
         body = {name: msgspec.to_builtins(values[name]) for name in route.field_names}
-        return HttpRequest(route.method, path, [], body, headers)
+        # A command with nothing to send sends no body (the server then serves it in one hop).
+        return HttpRequest(route.method, path, [], body or None, headers)
     defaults = _defaults(type(command))
     query: list[tuple[str, str]] = []
     for name in route.field_names:
