@@ -1,4 +1,5 @@
-"""Listing at scale: ``list_jobs`` server time over SQLite at 1k, 10k and 100k jobs.
+"""Listing at scale: ``list_jobs`` server time over SQLite at 1k, 10k and 100k jobs, and
+the Python memory a full detailed listing holds.
 
 "Server time" is ``AdminService.handle(ListJobs(...))`` on the server's own runtime (the
 ``ServerRuntime`` ``flare-core serve`` builds: SQLite job store, real clock), called in this
@@ -12,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import tracemalloc
 import uuid
+from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -24,8 +27,11 @@ from bench.stats import interleaved, sample_sync
 from flare_adapters.server.config import init_workspace, load_config
 from flare_adapters.server.runtime import ServerRuntime
 from flare_core import ListJobs, Ok
+from flare_core.principal import Principal
 
 __all__ = ["fill", "measure_listing"]
+
+T = TypeVar("T")
 
 _TOP = "\U0010ffff"  # the highest code point: ``x >= p AND x < p || _TOP`` is a prefix range
 _LIMIT = 20
@@ -130,7 +136,81 @@ def measure_listing(bench: Bench) -> list[Figure]:
                         extra={"jobs": size, "rows": len(reply.value), "raw_plan": plan},
                     )
                 )
+            figures += _full_listing(bench, runtime, principal, decode, size)
     finally:
         runtime.close()
         loop.close()
     return figures
+
+
+def _full_listing(
+    bench: Bench,
+    runtime: ServerRuntime,
+    principal: Principal,
+    decode: msgspec.json.Decoder[dict[str, Any]],
+    size: int,
+) -> list[Figure]:
+    """The full detailed listing of the study: server time, and the Python memory it holds.
+
+    The memory figure is ``tracemalloc``'s peak during one ``handle`` call: every row is a
+    Python object until the reply is encoded (issue 12 wants a listing that streams instead;
+    docs/performance.md says what that needs). Its baseline is the same peak for the raw
+    statement's rows, fetched and decoded.
+    """
+    command = ListJobs(detailed=True)
+    sql = "SELECT meta FROM jobs WHERE study = ? ORDER BY submit_time, rowid"
+
+    def raw() -> list[dict[str, Any]]:
+        with runtime.db.reading() as conn:
+            rows = conn.execute(sql, [_STUDY]).fetchall()
+        return [decode.decode(row[0]) for row in rows]
+
+    handle = partial(runtime.service.handle, principal, command)
+    # A 100k-job listing takes a good part of a second: a few calls per round are enough.
+    number = max(1, bench.plan.listing_calls // 10)
+    got = interleaved(
+        {"raw SQL": sample_sync(raw), "list_jobs": sample_sync(handle)},
+        rounds=bench.plan.rounds,
+        number=number,
+        warmup=1,
+    )
+    mine, base = got["list_jobs"], got["raw SQL"]
+    reply, peak = _peak_memory(handle)
+    _, raw_peak = _peak_memory(raw)
+    assert isinstance(reply, Ok), reply
+    rows = len(reply.value)
+    name = f"list_jobs detailed, all {size:,} jobs"
+    return [
+        Figure(
+            group="listing",
+            name=name,
+            value=mine.median * 1e3,
+            p99=mine.p99 * 1e3,
+            unit="ms",
+            baseline="raw indexed SQL",
+            baseline_value=base.median * 1e3,
+            ratio=mine.median / base.median,
+            extra={"jobs": size, "rows": rows},
+        ),
+        Figure(
+            group="listing",
+            name=f"{name}: peak Python memory",
+            value=peak / 2**20,
+            unit="MiB",
+            baseline="raw SQL rows, decoded",
+            baseline_value=raw_peak / 2**20,
+            ratio=peak / max(raw_peak, 1),
+            extra={"jobs": size, "rows": rows, "bytes_per_row": peak / max(rows, 1)},
+        ),
+    ]
+
+
+def _peak_memory(call: Callable[[], T]) -> tuple[T, int]:
+    """``call()``'s value and the peak of Python allocations while it ran, bytes."""
+    tracemalloc.start()
+    try:
+        value = call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return value, peak
