@@ -24,7 +24,7 @@ from flare_core.service._core import ServiceCore, job_blob_prefix
 from flare_core.shell import FileTree
 from flare_core.site_names import SERVER_SITE
 
-__all__ = ["WORKSPACE_ARCHIVE", "archive_workspace", "archived_files", "read_archived"]
+__all__ = ["WORKSPACE_ARCHIVE", "ArchivedWorkspace", "archive_workspace"]
 
 WORKSPACE_ARCHIVE = "workspace.zip"
 """The blob (under ``job_blob_prefix``) holding an ended job's workspace files."""
@@ -86,40 +86,48 @@ def _chunks(tree: FileTree, path: str) -> Iterator[bytes]:
         offset += len(chunk)
 
 
-def _archive(core: ServiceCore, job_id: str) -> ArchiveView | None:
-    try:
-        return core.ports.blobs.archive(job_blob_prefix(job_id) + WORKSPACE_ARCHIVE, trusted=True)
-    except KeyError:
-        return None
+class ArchivedWorkspace:
+    """One job's archived files, in both layouts, for one request: the zip is opened at most
+    once, and only when something asks for it (not for a log read from a live workspace)."""
 
+    def __init__(self, core: ServiceCore, job_id: str) -> None:
+        self._blobs = core.ports.blobs
+        self._prefix = job_blob_prefix(job_id)
+        self._view: ArchiveView | None = None
+        self._opened = False
 
-def archived_files(
-    core: ServiceCore, job_id: str
-) -> list[tuple[str, Callable[[], Iterable[bytes]]]]:
-    """Every archived file of a job, sorted: ``(<site>/<path>, opener of its chunks)``."""
-    blobs = core.ports.blobs
-    files: dict[str, Callable[[], Iterable[bytes]]] = {}
-    view = _archive(core, job_id)
-    if view is not None:
-        for name in view.names():
-            if not name.endswith("/"):
-                files[name] = partial(view.open, name)
-    old = job_blob_prefix(job_id) + _FILES
-    for key in blobs.keys(old):
-        files[key[len(old) :]] = partial(blobs.read, key)
-    return sorted(files.items())
+    def _zip(self) -> ArchiveView | None:
+        if not self._opened:
+            self._opened = True
+            try:
+                self._view = self._blobs.archive(self._prefix + WORKSPACE_ARCHIVE, trusted=True)
+            except KeyError:
+                self._view = None
+        return self._view
 
+    def files(self) -> list[tuple[str, Callable[[], Iterable[bytes]]]]:
+        """Every archived file, sorted: ``(<site>/<path>, opener of its chunks)``."""
+        files: dict[str, Callable[[], Iterable[bytes]]] = {}
+        view = self._zip()
+        if view is not None:
+            for name in view.names():
+                if not name.endswith("/"):
+                    files[name] = partial(view.open, name)
+        old = self._prefix + _FILES
+        for key in self._blobs.keys(old):
+            files[key[len(old) :]] = partial(self._blobs.read, key)
+        return sorted(files.items())
 
-def read_archived(core: ServiceCore, job_id: str, name: str) -> Iterator[bytes] | None:
-    """The chunks of one archived file (``<site>/<path>``), or None when it is not archived."""
-    try:
-        return core.ports.blobs.read(job_blob_prefix(job_id) + _FILES + name)
-    except KeyError:
-        pass
-    view = _archive(core, job_id)
-    if view is None:
-        return None
-    try:
-        return view.open(name)
-    except KeyError:
-        return None
+    def read(self, name: str) -> Iterator[bytes] | None:
+        """The chunks of one archived file (``<site>/<path>``), or None when it is not there."""
+        try:
+            return self._blobs.read(self._prefix + _FILES + name)
+        except KeyError:
+            pass
+        view = self._zip()
+        if view is None:
+            return None
+        try:
+            return view.open(name)
+        except KeyError:
+            return None

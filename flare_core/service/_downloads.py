@@ -26,7 +26,7 @@ from flare_core.errors import InternalError, JobNotFound
 from flare_core.lifecycle import JobOp, check_operation
 from flare_core.listing import normalize_study
 from flare_core.principal import Principal
-from flare_core.service._archived_workspace import archived_files
+from flare_core.service._archived_workspace import ArchivedWorkspace
 from flare_core.service._core import JOB_ARCHIVE, PendingDownload, ServiceCore, job_blob_prefix
 from flare_core.service._jobs import component_names
 
@@ -113,6 +113,6 @@ def _members(core: ServiceCore, download: PendingDownload) -> list[tuple[str, It
     for rel in files:
         members.append((f"job/{folder}/{rel}", _lazy(partial(archive.open, inner + rel))))
     members.append(("meta.json", [download.meta_json]))
-    for name, open_file in archived_files(core, download.job_id):
+    for name, open_file in ArchivedWorkspace(core, download.job_id).files():
         members.append((f"workspace/{name}", _lazy(open_file)))
     return members

@@ -22,7 +22,7 @@ from flare_core.errors import InvalidTarget
 from flare_core.info import TargetType
 from flare_core.lifecycle import JobOp, check_operation
 from flare_core.principal import Principal
-from flare_core.service._archived_workspace import archived_files, read_archived
+from flare_core.service._archived_workspace import ArchivedWorkspace
 from flare_core.service._core import ServiceCore, job_blob_prefix
 from flare_core.service._scheduler import client_sites_of
 from flare_core.site_names import SERVER_SITE, is_all_sites
@@ -50,7 +50,9 @@ def _render(data: bytes, cut: bool, cap: int) -> str:
     return f"... output truncated to last {cap} bytes ...\n{text}" if cut else text
 
 
-def _read_log(core: ServiceCore, job_id: str, site: str, file: str) -> str | None:
+def _read_log(
+    core: ServiceCore, archived: ArchivedWorkspace, job_id: str, site: str, file: str
+) -> str | None:
     cap = core.config.max_log_bytes
     tree = core.ports.workspaces.tree(site)
     if tree is not None:
@@ -63,9 +65,9 @@ def _read_log(core: ServiceCore, job_id: str, site: str, file: str) -> str | Non
                 return _render(kept, cut or stat.size > cap, cap)
             except (OSError, KeyError):
                 pass  # deleted between stat and read: look in the archive instead
-    archived = read_archived(core, job_id, f"{site}/{file}")
-    if archived is not None:
-        return _render(*_tail(archived, cap), cap)
+    kept_file = archived.read(f"{site}/{file}")
+    if kept_file is not None:
+        return _render(*_tail(kept_file, cap), cap)
     if site != SERVER_SITE:
         try:
             component = core.ports.blobs.read(
@@ -77,12 +79,12 @@ def _read_log(core: ServiceCore, job_id: str, site: str, file: str) -> str | Non
     return None
 
 
-def _all_sites(core: ServiceCore, meta: dict[str, Any]) -> list[str]:
+def _all_sites(core: ServiceCore, meta: dict[str, Any], archived: ArchivedWorkspace) -> list[str]:
     job_id = str(meta["job_id"])
     sites = set(core.deploy_plan(meta).client_sites)
     sites.update(client_sites_of(meta))
     prefix = job_blob_prefix(job_id)
-    for name, _ in archived_files(core, job_id):
+    for name, _ in archived.files():
         site = name.split("/", 1)[0]
         if site != SERVER_SITE:
             sites.add(site)
@@ -104,22 +106,23 @@ def get_job_logs(core: ServiceCore, principal: Principal, command: GetJobLogs) -
     target = command.target.lower()
     logs: dict[str, str] = {}
     unavailable: dict[str, str] = {}
+    archived = ArchivedWorkspace(core, job_id)
     # The target was lower-cased: "all", "@all" and "server" match in any case here.
     every = target == TargetType.ALL or is_all_sites(target)
     if every or target == SERVER_SITE:
-        text = _read_log(core, job_id, SERVER_SITE, file)
+        text = _read_log(core, archived, job_id, SERVER_SITE, file)
         if text is None:
             unavailable[SERVER_SITE] = SERVER_LOG_UNAVAILABLE
         else:
             logs[SERVER_SITE] = text
     if every:
-        sites = _all_sites(core, meta)
+        sites = _all_sites(core, meta, archived)
     elif target == SERVER_SITE:
         sites = []
     else:
         sites = [command.target]
     for site in sites:
-        text = _read_log(core, job_id, site, file)
+        text = _read_log(core, archived, job_id, site, file)
         if text is None:
             unavailable[site] = SITE_LOG_UNAVAILABLE
         else:

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from flare_core import AbortJob, DownloadJobResult, GetJobLogs
+from flare_core.archive import ArchiveView
 from flare_core.principal import Principal
 from tests.service.helpers import Harness, unzip
 
@@ -108,3 +109,20 @@ def test_a_blob_per_file_wins_over_the_archive_member_of_its_name() -> None:
     members = _result(h, admin, job_id)
     assert members["workspace/server/log.txt"] == b"recovered\n"
     assert b"FINISHED:COMPLETED" in members["workspace/site-1/log.txt"]
+
+
+def test_all_sites_logs_open_the_archive_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness()
+    job_id = _ended(h)
+    _forget_live_files(h, job_id)
+    opened: list[str] = []
+    real = h.system.blobs.archive
+
+    def record(key: str, *, trusted: bool = False) -> ArchiveView:
+        opened.append(key)
+        return real(key, trusted=trusted)
+
+    monkeypatch.setattr(h.system.blobs, "archive", record)
+    logs = h.ok(h.login(), GetJobLogs(job_id=job_id, target="all"))["logs"]
+    assert sorted(logs) == ["server", "site-1", "site-2"]
+    assert opened == [f"jobs/{job_id}/workspace.zip"]
