@@ -146,3 +146,13 @@ class Harness:
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
+
+    def finished(self, *, fail: bool = False) -> str:
+        """A job submitted by a new admin session, run to its end (or failed by its engine)."""
+        job_id = self.submit(self.login())
+        self.advance(1.0)
+        if fail:
+            self.engine.fail_job(job_id, reason="executor crashed")
+        else:
+            self.advance(10.0)
+        return job_id

@@ -13,14 +13,6 @@ from flare_core.principal import Principal
 from tests.service.helpers import Harness, unzip
 
 
-def _ended(h: Harness) -> str:
-    job_id = h.submit(h.login())
-    h.advance(1.0)
-    h.advance(10.0)
-    assert h.status(job_id) == "FINISHED:COMPLETED"
-    return job_id
-
-
 def _forget_live_files(h: Harness, job_id: str) -> None:
     # The live workspace is read first; without it only the archive can answer.
     h.system.workspaces.remove_job(job_id)
@@ -53,7 +45,7 @@ def test_an_abort_archives_every_site_in_one_blob_write(monkeypatch: pytest.Monk
 
 def test_logs_and_results_come_from_the_archive_once_the_workspace_is_gone() -> None:
     h = Harness()
-    job_id = _ended(h)
+    job_id = h.finished()
     _forget_live_files(h, job_id)
     admin = h.login()
     logs = h.ok(admin, GetJobLogs(job_id=job_id, target="all"))["logs"]
@@ -82,7 +74,7 @@ def test_an_archive_beyond_the_upload_bounds_still_reads_back() -> None:
 
 def test_the_older_layout_of_a_blob_per_file_still_reads() -> None:
     h = Harness()
-    job_id = _ended(h)
+    job_id = h.finished()
     _forget_live_files(h, job_id)
     h.system.blobs.delete_prefix(f"jobs/{job_id}/workspace.zip")
     h.system.blobs.write(f"jobs/{job_id}/workspace/site-3/log.txt", [b"older layout\n"])
@@ -101,7 +93,7 @@ def test_a_blob_per_file_wins_over_the_archive_member_of_its_name() -> None:
     # Startup recovery appends its reason to the per-file server log of a job the crash left
     # live, whatever the archive holds: that blob is the later one.
     h = Harness()
-    job_id = _ended(h)
+    job_id = h.finished()
     _forget_live_files(h, job_id)
     h.system.blobs.write(f"jobs/{job_id}/workspace/server/log.txt", [b"recovered\n"])
     admin = h.login()
@@ -113,7 +105,7 @@ def test_a_blob_per_file_wins_over_the_archive_member_of_its_name() -> None:
 
 def test_all_sites_logs_open_the_archive_once(monkeypatch: pytest.MonkeyPatch) -> None:
     h = Harness()
-    job_id = _ended(h)
+    job_id = h.finished()
     _forget_live_files(h, job_id)
     opened: list[str] = []
     real = h.system.blobs.archive

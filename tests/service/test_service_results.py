@@ -18,17 +18,6 @@ from flare_core import (
 from flare_core.service._logs import SERVER_LOG_UNAVAILABLE, SITE_LOG_UNAVAILABLE
 from tests.service.helpers import LEAD, Harness, job_files, unzip
 
-
-def _finished(h: Harness, *, fail: bool = False) -> str:
-    job_id = h.submit(h.login())
-    h.advance(1.0)
-    if fail:
-        h.engine.fail_job(job_id, reason="executor crashed")
-    else:
-        h.advance(10.0)
-    return job_id
-
-
 # --- result downloads ------------------------------------------------------------------------
 
 
@@ -42,7 +31,7 @@ def test_download_of_an_unfinished_job_is_refused() -> None:
 
 def test_result_download_holds_the_job_folder_meta_and_workspaces() -> None:
     h = Harness()
-    job_id = _finished(h)
+    job_id = h.finished()
     admin = h.login()
     value = h.ok(admin, DownloadJobResult(job_id=job_id))
     members = unzip(b"".join(h.service.open_download(admin, value["download_id"])))
@@ -62,7 +51,7 @@ def test_result_download_holds_the_job_folder_meta_and_workspaces() -> None:
 
 def test_a_download_id_is_single_use_and_bound_to_its_session() -> None:
     h = Harness()
-    job_id = _finished(h)
+    job_id = h.finished()
     admin, other = h.login(), h.login()
     download_id = h.ok(admin, DownloadJobResult(job_id=job_id))["download_id"]
     with pytest.raises(JobNotFound):
@@ -76,7 +65,7 @@ def test_a_download_id_is_single_use_and_bound_to_its_session() -> None:
 
 def test_a_download_of_a_deleted_job_cannot_be_opened() -> None:
     h = Harness()
-    job_id = _finished(h)
+    job_id = h.finished()
     admin = h.login()
     download_id = h.ok(admin, DownloadJobResult(job_id=job_id))["download_id"]
     h.ok(admin, DeleteJob(job_id=job_id))
@@ -89,7 +78,7 @@ def test_a_download_of_a_deleted_job_cannot_be_opened() -> None:
 
 def test_a_completed_job_has_no_components() -> None:
     h = Harness()
-    job_id = _finished(h)
+    job_id = h.finished()
     admin = h.login()
     assert h.ok(admin, ListJobComponents(job_id=job_id)) == []
     problem = h.problem(admin, DownloadJobComponents(job_id=job_id))
@@ -101,7 +90,7 @@ def test_a_completed_job_has_no_components() -> None:
 
 def test_a_failed_job_has_error_log_components_per_client() -> None:
     h = Harness()
-    job_id = _finished(h, fail=True)
+    job_id = h.finished(fail=True)
     admin = h.login()
     assert h.status(job_id) == "FINISHED:EXECUTION_EXCEPTION"
     assert h.ok(admin, ListJobComponents(job_id=job_id)) == ["ERRORLOG_site-1", "ERRORLOG_site-2"]
@@ -116,7 +105,7 @@ def test_a_failed_job_has_error_log_components_per_client() -> None:
 
 def test_logs_default_to_the_server_log() -> None:
     h = Harness()
-    job_id = _finished(h)
+    job_id = h.finished()
     value = h.ok(h.login(), GetJobLogs(job_id=job_id))
     assert list(value) == ["logs"]
     assert list(value["logs"]) == ["server"]
@@ -125,7 +114,7 @@ def test_logs_default_to_the_server_log() -> None:
 
 def test_all_logs_cover_the_server_and_deployed_sites() -> None:
     h = Harness()
-    job_id = _finished(h)
+    job_id = h.finished()
     for target in ("all", "@ALL"):
         value = h.ok(h.login(), GetJobLogs(job_id=job_id, target=target))
         assert sorted(value["logs"]) == ["server", "site-1", "site-2"]
@@ -157,7 +146,7 @@ def test_live_logs_are_readable_while_the_job_runs() -> None:
 
 def test_log_components_are_the_last_source_and_join_all_mode() -> None:
     h = Harness()
-    job_id = _finished(h)
+    job_id = h.finished()
     h.system.blobs.write(f"jobs/{job_id}/components/LOG_log.txt_site-9", [b"streamed\n"])
     admin = h.login()
     assert h.ok(admin, GetJobLogs(job_id=job_id, target="site-9"))["logs"] == {
@@ -168,7 +157,7 @@ def test_log_components_are_the_last_source_and_join_all_mode() -> None:
 
 def test_log_json_is_honoured_and_other_names_read_log_txt() -> None:
     h = Harness()
-    job_id = _finished(h)
+    job_id = h.finished()
     h.system.workspaces.tree("server").write(f"{job_id}/log.json", b'{"a": 1}\n', 0.0)
     admin = h.login()
     value = h.ok(admin, GetJobLogs(job_id=job_id, log_file_name="log.json"))
@@ -179,7 +168,7 @@ def test_log_json_is_honoured_and_other_names_read_log_txt() -> None:
 
 def test_logs_are_cut_to_the_last_five_mebibytes_with_a_marker() -> None:
     h = Harness()
-    job_id = _finished(h)
+    job_id = h.finished()
     cap = 5 * 1024 * 1024
     big = b"a" * 100 + b"b" * cap
     h.system.workspaces.tree("server").write(f"{job_id}/log.txt", big, 0.0)
@@ -191,7 +180,7 @@ def test_logs_are_cut_to_the_last_five_mebibytes_with_a_marker() -> None:
 
 def test_logs_need_the_download_right() -> None:
     h = Harness()
-    job_id = _finished(h)
+    job_id = h.finished()
     assert h.problem(h.login("member@nvidia.com"), GetJobLogs(job_id=job_id)).code == (
         "not_authorized"
     )
