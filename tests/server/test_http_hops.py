@@ -75,3 +75,12 @@ def test_the_client_sends_no_body_when_a_command_has_nothing_to_send() -> None:
     configure = command_to_request(fc.ConfigureJobLog(job_id="j", config="DEBUG"))
     assert configure.json_body == {"config": "DEBUG", "target": "all"}
     assert paths["/v1/jobs/{job_id}/log-config"]["put"]["requestBody"]["required"] is True
+
+
+@pytest.mark.asyncio
+async def test_a_missing_body_with_required_fields_is_a_typed_400(host: Host) -> None:
+    api = Api(host.http)
+    await api.login(ADMIN, ADMIN)
+    problem = await api.problem("POST", "/v1/studies", 400)
+    assert problem["error"] == "InvalidArgumentError"
+    assert "study" in problem["message"]
