@@ -42,7 +42,7 @@ from flare_core.info import (
 )
 from flare_core.lifecycle import JobStatus
 from flare_core.principal import Grant, Principal
-from flare_core.replies import PROBLEM_CODES, Ok, Problem, Reply
+from flare_core.replies import PROBLEM_CODES, Ok, Problem, Reply, Rows
 from flare_core.service import AdminService, ServiceConfig, ServicePorts, UserConfig
 from flare_core.transports import (
     register_transport,
@@ -81,6 +81,7 @@ __all__ = [
     "Problem",
     "Reply",
     "RetryPolicy",
+    "Rows",
     "ServerInfo",
     "ServiceConfig",
     "ServicePorts",

@@ -3,12 +3,13 @@
 Client half (reference §4.1): ``build_list_jobs`` maps the legacy keyword aliases, checks
 types and the submit token, and builds the ``ListJobs`` command. Server half (§4.2, §1.5):
 ``select_jobs`` filters stored metas to the caller's study and prefixes, sorts them by submit
-time, keeps the newest N and renders summary or detailed rows.
+time, keeps the newest N and renders summary or detailed rows; ``shape_rows`` does the same
+one row at a time for a listing read from the store in pages, already in order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from flare_core.commands import MAX_LIST_LIMIT, ListJobs
@@ -28,6 +29,7 @@ __all__ = [
     "job_name",
     "normalize_study",
     "select_jobs",
+    "shape_rows",
     "summary_row",
 ]
 
@@ -254,3 +256,33 @@ def select_jobs(
         kept = kept[: command.limit] if command.reverse else kept[-command.limit :]
     render = detailed_row if command.detailed else summary_row
     return [render(m, now) for m in kept]
+
+
+def shape_rows(
+    metas: Iterable[Mapping[str, Any]],
+    command: ListJobs,
+    *,
+    study: str,
+    caller_name: str,
+    now: float,
+) -> Iterator[dict[str, Any]]:
+    """``select_jobs`` one row at a time, for metas already in the listing's order.
+
+    A store's pages (``JobStore.page``) come in that order, oldest submit first or, for
+    ``reverse`` (or to keep the newest of a limit), its exact reverse, so a listing of any
+    length is filtered and shaped without holding it: nothing is sorted or cut here.
+
+    Args:
+        metas: candidate job metas, in the order the rows are to be listed (read only).
+        command: the listing command (its ``limit`` is the caller's to apply).
+        study: the session's study.
+        caller_name: the caller's name, for ``mine_only``.
+        now: the listing time, for RUNNING durations.
+
+    Yields:
+        The rows of the metas that match, in summary or detailed shape.
+    """
+    render = detailed_row if command.detailed else summary_row
+    for meta in metas:
+        if _matches(meta, command, study, caller_name):
+            yield render(meta, now)

@@ -7,19 +7,49 @@ either side of any transport can re-raise exactly the domain exception the backe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 
 from flare_core import errors as e
 
-__all__ = ["PROBLEM_CODES", "Ok", "Problem", "Reply"]
+__all__ = ["PROBLEM_CODES", "Ok", "Problem", "Reply", "Rows", "whole"]
+
+
+class Rows:
+    """A reply value that is a JSON array too long to build whole (a full ``list_jobs``):
+    its rows are made as they are read, so a host sends them a piece at a time instead of
+    holding every row at once.
+
+    Iterable **once**. Reading it may do I/O (the store's pages) and raise, so a host reads
+    it where it may block (the server's thread pool) and treats a failure midway as a reply
+    lost. Hosts that hand the value on whole (the in-process transports) call ``whole``.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Iterator[Any]) -> None:
+        self._rows: Iterator[Any] | None = rows
+
+    def __iter__(self) -> Iterator[Any]:
+        rows, self._rows = self._rows, None
+        if rows is None:
+            raise RuntimeError("the rows of a reply can be read only once")
+        return rows
 
 
 class Ok(msgspec.Struct, frozen=True, kw_only=True, tag="ok", tag_field="kind"):
-    """A successful reply; ``value`` is the JSON-able result."""
+    """A successful reply; ``value`` is the JSON-able result, or ``Rows`` of one."""
 
     value: Any = None
+
+
+def whole(reply: Reply) -> Reply:
+    """``reply`` with a ``Rows`` value read into a list (any other reply as it is)."""
+    if isinstance(reply, Ok) and isinstance(reply.value, Rows):
+        return Ok(value=list(reply.value))
+    return reply
 
 
 # Exception class -> stable problem code; the order matters only for subclasses (most

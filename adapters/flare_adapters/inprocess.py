@@ -31,7 +31,7 @@ from flare_core.errors import (
     SessionExpired,
 )
 from flare_core.events import JobEvent
-from flare_core.replies import Problem, Reply
+from flare_core.replies import Problem, Reply, whole
 from flare_core.steps import ANY_JOB
 from flare_ports.backend import Backend
 from flare_ports.transport import ChunkSink
@@ -74,7 +74,7 @@ def exchange(
     except (SessionExpired, AuthenticationError) as exc:
         return Problem.from_exception(exc)
     if sink is None or served.open_download is None:
-        return served.reply
+        return whole(served.reply)  # the caller's flow takes the value as it is: read it here
     try:
         chunks = served.open_download()
     except (JobNotFound, InternalError) as exc:  # unknown download, or no download id

@@ -46,6 +46,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
         max_running_jobs: how many jobs may be DISPATCHED or RUNNING at once (None: any
             number). An engine that runs real computations on one machine sets it; further
             jobs stay SUBMITTED and are dispatched oldest first as running ones end.
+        list_page_size: how many jobs a full ``list_jobs`` reads from the store at a time; a
+            listing longer than one page is a ``Rows`` reply, sent as it is read.
     """
 
     server_org: str
@@ -58,3 +60,4 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_pending_downloads: int = 256
     dispatch_delay: float = 0.0
     max_running_jobs: int | None = None
+    list_page_size: int = 500

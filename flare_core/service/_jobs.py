@@ -8,6 +8,8 @@ submitter, then the status rule of ``flare_core.lifecycle.check_operation``.
 from __future__ import annotations
 
 import copy
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 from flare_core.commands import (
@@ -29,10 +31,12 @@ from flare_core.lifecycle import (
     is_terminal,
     plan_abort,
 )
-from flare_core.listing import check_limit, normalize_study, select_jobs
+from flare_core.listing import check_limit, normalize_study, select_jobs, shape_rows
 from flare_core.principal import Principal
+from flare_core.replies import Rows
 from flare_core.service._core import JOB_ARCHIVE, OutsideLock, ServiceCore, job_blob_prefix
 from flare_core.service._scheduler import delete_job_now, schedule
+from flare_core.service.ports import JobCursor, JobStore
 from flare_core.timefmt import iso_utc
 from flare_core.tokens import TokenScope, resolve_for_listing, tombstone, validate_submit_token
 
@@ -69,8 +73,10 @@ def list_jobs(
     """The caller's study's jobs, filtered, ordered and shaped (reference §4.2, §2.6).
 
     A listing of the study reads and renders outside the service lock (the stores are
-    thread-safe; each query is one consistent snapshot): a long detailed listing must not
-    make every other user's call wait (issue 10, fairness).
+    thread-safe): a long detailed listing must not make every other user's call wait (issue
+    10, fairness). A limited listing is one query; any other reads the study in pages
+    (``scan_study``), and one longer than a page is a ``Rows`` reply that reads the rest of
+    its pages as the host sends it: no one holds a full listing's rows at once (issue 12).
     """
     core.authorize(principal, command.right)
     check_limit(command.limit)  # the wire bounds it too; a Backend caller may not have
@@ -87,20 +93,62 @@ def list_jobs(
             candidates, command, study=principal.study, caller_name=principal.name, now=core.now()
         )
     now = core.now()
+    if command.limit and not command.mine_only:
+        # The store cuts to the newest N itself (from an index): no later filter drops rows.
+        def newest() -> list[dict[str, Any]]:
+            candidates = jobs.query(
+                study=principal.study,
+                id_prefix=command.id_prefix,
+                name_prefix=command.name_prefix,
+                newest=command.limit,
+            )
+            return select_jobs(
+                candidates, command, study=principal.study, caller_name=principal.name, now=now
+            )
 
-    def listing() -> list[dict[str, Any]]:
-        candidates = jobs.query(
-            study=principal.study,
-            id_prefix=command.id_prefix,
-            name_prefix=command.name_prefix,
-            # The store may cut to the newest N only when no later filter drops rows.
-            newest=None if command.mine_only else command.limit,
+        return OutsideLock(newest, serial=False)
+    page_size = max(1, core.config.list_page_size)
+
+    def listing() -> list[dict[str, Any]] | Rows:
+        # Read the study a page at a time, in the listing's own order: newest first for
+        # ``reverse``, and for a limit (mine_only), whose rows are the newest matches.
+        newest_first = command.reverse or bool(command.limit)
+        metas = scan_study(jobs, principal.study, command, newest_first, page_size)
+        rows = shape_rows(
+            metas, command, study=principal.study, caller_name=principal.name, now=now
         )
-        return select_jobs(
-            candidates, command, study=principal.study, caller_name=principal.name, now=now
-        )
+        if command.limit:
+            kept = list(itertools.islice(rows, command.limit))
+            if not command.reverse:
+                kept.reverse()
+            return kept
+        head = list(itertools.islice(rows, page_size + 1))
+        if len(head) <= page_size:
+            return head  # a short listing is sent as it is
+        return Rows(itertools.chain(head, rows))
 
     return OutsideLock(listing, serial=False)
+
+
+def scan_study(
+    jobs: JobStore, study: str, command: ListJobs, newest_first: bool, page_size: int
+) -> Iterator[dict[str, Any]]:
+    """Every job of ``study`` matching the command's prefixes, read ``page_size`` at a time
+    (``JobStore.page``), oldest submit first or the exact reverse."""
+    after: JobCursor | None = None
+    while True:
+        page = jobs.page(
+            study=study,
+            size=page_size,
+            after=after,
+            newest_first=newest_first,
+            id_prefix=command.id_prefix,
+            name_prefix=command.name_prefix,
+        )
+        yield from page.rows
+        if page.after is None:
+            return
+        after = page.after
 
 
 def get_job_meta(core: ServiceCore, principal: Principal, command: GetJobMeta) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
@@ -32,7 +32,9 @@ __all__ = [
     "Engine",
     "EngineListener",
     "IdSource",
+    "JobCursor",
     "JobLaunch",
+    "JobPage",
     "JobStore",
     "Lock",
     "NullLock",
@@ -139,6 +141,27 @@ class InlineOffload:
         return work()
 
 
+JobCursor = tuple[float, int]
+"""A position in a store's listing order: the submit time (missing counts as 0.0) and the
+store's own submission sequence (a SQLite rowid, a counter), which breaks ties. Only the store
+that made it reads it."""
+
+
+class JobPage(NamedTuple):
+    """One page of a study's jobs (``JobStore.page``).
+
+    Attributes:
+        rows: copies of the jobs, in the order asked for.
+        after: where the next page starts; None when nothing follows. Only None ends a
+            listing: a store may stop a page early (fewer rows than asked for, or none, when
+            it walked its budget of entries past rows the prefixes rule out), and a full
+            last page may carry a cursor whose next page is empty.
+    """
+
+    rows: list[dict[str, Any]]
+    after: JobCursor | None
+
+
 class JobStore(Protocol):
     """Job meta dicts keyed by ``meta["job_id"]``.
 
@@ -176,6 +199,28 @@ class JobStore(Protocol):
         ``newest=N`` keeps only the N most recently submitted matches (what ``list_jobs``
         with a limit shows), so a store can answer from an index instead of reading every
         job. Equal submit times keep the store's own stable order in both cases.
+        """
+        ...
+
+    def page(
+        self,
+        *,
+        study: str,
+        size: int,
+        after: JobCursor | None = None,
+        newest_first: bool = False,
+        id_prefix: str | None = None,
+        name_prefix: str | None = None,
+    ) -> JobPage:
+        """Up to ``size`` copies of ``study``'s jobs matching the prefixes, strictly after
+        ``after`` in the listing order: ``query``'s order (oldest submit first, ties in
+        submission order) or, with ``newest_first``, its exact reverse.
+
+        A full listing reads a study a page at a time (``flare_core.listing.scan_study``), each
+        page its own short read, so no one holds every row at once and no other user waits
+        behind one long read. Rows committed between two pages show up when they sort after
+        the cursor (a new job does, at the end of an oldest-first listing); no row is listed
+        twice, and none that exists throughout is missed.
         """
         ...
 

@@ -184,6 +184,8 @@ class FakeFlare:
             unique name; see ``url``).
         ids: where job ids and secrets come from (``flare_ports.IdSource``; default random
             UUID4s and ``secrets`` tokens, as a real server has).
+        list_page_size: jobs a full ``list_jobs`` reads from the store at a time (a small one
+            makes every listing of a few jobs a streamed, multi-page one).
 
     Use it as a context manager, or call ``close()``.
     """
@@ -196,6 +198,7 @@ class FakeFlare:
         job_duration: float = 10.0,
         name: str | None = None,
         ids: IdSource | None = None,
+        list_page_size: int = 500,
     ) -> None:
         self._sites = tuple(sites)
         self._system: MemorySystem = build_memory_system(
@@ -203,6 +206,7 @@ class FakeFlare:
             sites=self._sites,
             duration=job_duration,
             ids=ids,
+            list_page_size=list_page_size,
         )
         self._backend = _Instrumented(self._system.service)
         self._next_job: list[Callable[[str], None]] = []

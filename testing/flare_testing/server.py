@@ -23,6 +23,8 @@ from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
+import msgspec
+
 from flare_adapters.engines.nvflare import NVFlareEngine
 from flare_adapters.engines.simulated import SimulatedEngine
 from flare_adapters.memory.system import DEFAULT_USERS
@@ -230,6 +232,7 @@ def serve(
     settings: ServerSettings | None = None,
     workspace: str | None = None,
     engine: EngineSection | None = None,
+    list_page_size: int = 500,
 ) -> Iterator[ServedSystem]:
     """Run the real server on an ephemeral loopback port for the duration of the block.
 
@@ -245,6 +248,8 @@ def serve(
             afterwards).
         engine: the engine (default: the simulated one, whatever is installed, so the job
             controls work; ``EngineSection(kind="nvflare")`` runs jobs on NVFlare's simulator).
+        list_page_size: jobs a full ``list_jobs`` reads at a time (a small one makes every
+            listing of a few jobs a streamed one).
 
     Yields:
         The running system.
@@ -263,6 +268,7 @@ def serve(
         settings or ServerSettings(),
         engine or EngineSection(kind="simulated"),
     )
+    config = msgspec.structs.replace(config, list_page_size=list_page_size)
     with contextlib.ExitStack() as stack:
         root = workspace or stack.enter_context(tempfile.TemporaryDirectory(prefix="flare-"))
         save_config(root, config)

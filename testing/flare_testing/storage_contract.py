@@ -29,6 +29,7 @@ from flare_core.errors import InvalidJobDefinition
 from flare_core.principal import Principal
 from flare_core.service.ports import (
     BlobStore,
+    JobCursor,
     JobStore,
     SessionRecord,
     SessionStore,
@@ -58,6 +59,26 @@ def _job(job_id: str, at: float = 0.0, **meta: Any) -> dict[str, Any]:
 
 def _ids(jobs: list[dict[str, Any]]) -> list[str]:
     return [str(job["job_id"]) for job in jobs]
+
+
+def _walk(
+    job_store: JobStore,
+    *,
+    size: int,
+    study: str = "default",
+    after: JobCursor | None = None,
+    **options: Any,
+) -> list[dict[str, Any]]:
+    """Every row ``JobStore.page`` gives from ``after`` on, page after page."""
+    rows: list[dict[str, Any]] = []
+    for _ in range(1000):  # a store whose cursor never ends would loop forever
+        page = job_store.page(study=study, size=size, after=after, **options)
+        assert len(page.rows) <= size
+        rows += page.rows
+        if page.after is None:
+            return rows
+        after = page.after
+    raise AssertionError("the pages never ended")
 
 
 class JobStoreContract:
@@ -124,6 +145,61 @@ class JobStoreContract:
         assert _ids(job_store.query()) == ["b2", "a1", "b1", "c"]
         assert _ids(job_store.query(newest=2)) == ["b1", "c"]
         assert _ids(job_store.query(newest=10)) == ["b2", "a1", "b1", "c"]
+
+    def test_pages_walk_a_study_in_listing_order_across_ties(self, job_store: JobStore) -> None:
+        # Seven jobs, three at one instant (ties straddle a page boundary at size 2).
+        for job_id, at in (("e", 3.0), ("a", 1.0), ("c", 2.0), ("c2", 2.0), ("c3", 2.0)):
+            job_store.add(_job(job_id, at))
+        job_store.add(_job("f", 4.0, study="other"))
+        job_store.add(_job("g", 5.0))
+        oldest_first = _ids(job_store.query(study="default"))
+        assert oldest_first == ["a", "c", "c2", "c3", "e", "g"]
+        for size in (1, 2, 4, 6, 50):
+            assert _ids(_walk(job_store, size=size)) == oldest_first
+            assert _ids(_walk(job_store, size=size, newest_first=True)) == oldest_first[::-1]
+
+    def test_pages_filter_by_prefixes_and_ignore_other_studies(self, job_store: JobStore) -> None:
+        job_store.add(_job("abc-1", 1.0, name="Hello", study="s1"))
+        job_store.add(_job("abd-2", 2.0, name="help", study="s1"))
+        job_store.add(_job("xyz-3", 3.0, name="hello", study="s1"))
+        job_store.add(_job("abe-4", 4.0, name="hello"))
+        assert _ids(_walk(job_store, study="s1", size=1, id_prefix="AB")) == ["abc-1", "abd-2"]
+        assert _ids(_walk(job_store, study="s1", size=2, name_prefix="HEL")) == [
+            "abc-1",
+            "abd-2",
+            "xyz-3",
+        ]
+        assert _ids(
+            _walk(job_store, study="s1", size=1, name_prefix="hello", newest_first=True)
+        ) == ["xyz-3", "abc-1"]
+        assert _walk(job_store, study="nobody", size=3) == []
+
+    def test_a_page_gives_copies_and_a_cursor_only_when_more_may_follow(
+        self, job_store: JobStore
+    ) -> None:
+        for n in range(3):
+            job_store.add(_job(f"j{n}", float(n), nested={"k": [n]}))
+        first = job_store.page(study="default", size=2)
+        assert _ids(first.rows) == ["j0", "j1"]
+        assert first.after is not None
+        first.rows[0]["nested"]["k"].append(9)
+        assert job_store.get("j0") == _job("j0", 0.0, nested={"k": [0]})
+        last = job_store.page(study="default", size=2, after=first.after)
+        assert (_ids(last.rows), last.after) == (["j2"], None)
+
+    def test_pages_see_changes_between_pages_without_repeating_a_row(
+        self, job_store: JobStore
+    ) -> None:
+        for n in range(4):
+            job_store.add(_job(f"j{n}", float(n)))
+        first = job_store.page(study="default", size=2)
+        job_store.remove("j0")  # already listed
+        job_store.remove("j3")  # not yet listed: gone from the rest
+        job_store.add(_job("j4", 9.0))  # newer than every row: listed at the end
+        job_store.update("j2", {"status": "RUNNING"})
+        rest = _walk(job_store, size=2, after=first.after)
+        assert _ids(first.rows) + _ids(rest) == ["j0", "j1", "j2", "j4"]
+        assert rest[0]["status"] == "RUNNING"
 
     def test_query_filters_combine(self, job_store: JobStore) -> None:
         job_store.add(_job("abc-1", 1.0, name="Hello", study="s1"))

@@ -50,6 +50,10 @@ _FAST_DISK = "/dev/shm" if os.path.isdir("/dev/shm") else None
 """A memory file system where there is one: the server fsyncs every commit, which costs
 milliseconds per test on a disk and buys nothing for a throw-away workspace."""
 
+LIST_PAGE_SIZE = 2
+"""Jobs a full listing reads at a time: small, so the suite's listings of a few jobs are
+streamed replies (a chunked HTTP body, a WebSocket value encoded row by row)."""
+
 POLL_CAP = 0.05
 """Sessions poll at least this often while waiting, whatever poll interval a test asks for:
 time is real here, and HTTP has no events to wake a waiting session."""
@@ -151,7 +155,12 @@ class NetworkContract:
     def flare_harness(self) -> Iterator[Harness]:
         with (
             tempfile.TemporaryDirectory(prefix="flare-", dir=_FAST_DISK) as workspace,
-            serve(job_duration=JOB_DURATION, workspace=workspace, engine=self.ENGINE) as served,
+            serve(
+                job_duration=JOB_DURATION,
+                workspace=workspace,
+                engine=self.ENGINE,
+                list_page_size=LIST_PAGE_SIZE,
+            ) as served,
         ):
             port = urlsplit(served.http_url).port
             assert port is not None

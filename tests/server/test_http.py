@@ -274,6 +274,28 @@ async def test_download_result_streams_a_zip(host: Host) -> None:
     assert any(name.startswith("workspace/site-1/") for name in names)
 
 
+async def test_download_failing_mid_stream_breaks_the_body(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = await host.api()
+    job = await api.submit(hello_zip())
+    host.system.clock.advance(60)
+    service = host.system.service
+    opened = service.open_download
+
+    def breaking(principal: Any, download_id: str) -> Iterator[bytes]:
+        chunks = opened(principal, download_id)
+        yield next(chunks)
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(service, "open_download", breaking)
+    response = await host.http.get(f"/v1/jobs/{job}/result", headers=api.headers())
+    assert response.status == 200
+    # Not a well-formed body that ends early, nor a hang: the connection closes mid-body.
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await asyncio.wait_for(response.read(), 10.0)
+
+
 async def test_components_list_and_download(host: Host) -> None:
     api = await host.api()
     job = await api.submit(hello_zip())

@@ -18,7 +18,7 @@ from flare_core import (
     SubmitJob,
 )
 from flare_core.service._dispatch import HANDLERS
-from flare_core.service.ports import JobLaunch
+from flare_core.service.ports import JobLaunch, JobPage
 from flare_ports import Backend
 from tests.service.helpers import ADMIN, DEFAULT_META, Harness, job_files, job_zip, make_zip
 
@@ -215,10 +215,10 @@ def test_unexpected_errors_become_opaque_internal_problems(
 ) -> None:
     h = Harness()
 
-    def explode(**kwargs: Any) -> list[dict[str, Any]]:
+    def explode(**kwargs: Any) -> JobPage:
         raise FileNotFoundError("/secret/path/jobs.db")
 
-    monkeypatch.setattr(h.system.ports.jobs, "query", explode)
+    monkeypatch.setattr(h.system.ports.jobs, "page", explode)  # a full listing reads pages
     reply = h.reply(h.login(), ListJobs())
     assert isinstance(reply, Problem)
     assert (reply.code, reply.message) == ("internal_error", "server internal error")

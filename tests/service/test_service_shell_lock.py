@@ -10,6 +10,7 @@ import pytest
 
 from flare_adapters.memory.workspaces import MemoryFileTree
 from flare_core import CheckStatus, ListJobs, Ok, Reply, ShellCommand
+from flare_core.service.ports import JobPage
 from tests.service.helpers import ADMIN, MEMBER, Harness
 
 WAIT = 30.0
@@ -74,14 +75,14 @@ def test_without_the_right_every_target_looks_the_same(target: str) -> None:
 def test_a_long_listing_does_not_hold_other_users(monkeypatch: pytest.MonkeyPatch) -> None:
     h = Harness()
     entered, gate = threading.Event(), threading.Event()
-    query = h.system.ports.jobs.query
+    page = h.system.ports.jobs.page
 
-    def parked_query(**kwargs: Any) -> list[dict[str, Any]]:
+    def parked_page(**kwargs: Any) -> JobPage:
         entered.set()
         assert gate.wait(2 * WAIT)
-        return query(**kwargs)
+        return page(**kwargs)
 
-    monkeypatch.setattr(h.system.ports.jobs, "query", parked_query)
+    monkeypatch.setattr(h.system.ports.jobs, "page", parked_page)  # a full listing reads pages
     admin, member = h.login(ADMIN), h.login(MEMBER)
     replies: dict[str, Reply] = {}
 

@@ -9,6 +9,9 @@ deep copy was the largest single cost.
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import operator
 import threading
 from collections import Counter
 from collections.abc import Collection, Mapping
@@ -19,7 +22,7 @@ import msgspec
 from flare_core.lifecycle import is_terminal
 from flare_core.listing import normalize_study
 from flare_core.nesting import copy_json
-from flare_core.service.ports import SessionRecord
+from flare_core.service.ports import JobCursor, JobPage, SessionRecord
 from flare_core.studies import StudyRegistry
 from flare_core.tokens import TokenRecord, TokenScope
 
@@ -51,6 +54,10 @@ class MemoryJobStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, Any]] = {}
+        # Each job's submission sequence: the tie-break of the listing order, kept apart from
+        # the dict's order so that a page's cursor stays valid while jobs come and go.
+        self._seq: dict[str, int] = {}
+        self._next_seq = itertools.count()
 
     def add(self, meta: Mapping[str, Any]) -> None:
         """Store a new job. Raises KeyError when its ``job_id`` already exists."""
@@ -59,6 +66,7 @@ class MemoryJobStore:
             if job_id in self._jobs:
                 raise KeyError(job_id)
             self._jobs[job_id] = copy_json(dict(meta))
+            self._seq[job_id] = next(self._next_seq)
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """A copy of the job's meta, or None."""
@@ -78,6 +86,7 @@ class MemoryJobStore:
     def remove(self, job_id: str) -> bool:
         """Forget the job; False when it did not exist."""
         with self._lock:
+            self._seq.pop(job_id, None)
             return self._jobs.pop(job_id, None) is not None
 
     def query(
@@ -102,6 +111,36 @@ class MemoryJobStore:
             if newest:
                 matches = matches[-newest:]
             return [copy_json(meta) for meta in matches]
+
+    def page(
+        self,
+        *,
+        study: str,
+        size: int,
+        after: JobCursor | None = None,
+        newest_first: bool = False,
+        id_prefix: str | None = None,
+        name_prefix: str | None = None,
+    ) -> JobPage:
+        """Up to ``size`` copies of ``study``'s matching jobs after ``after`` in the listing
+        order (``JobStore.page``); each page scans the dict, as ``query`` does."""
+        with self._lock:
+            keyed: list[tuple[JobCursor, dict[str, Any]]] = []
+            for job_id, meta in self._jobs.items():
+                key = (_submit_epoch(meta), self._seq[job_id])
+                if after is not None and (key >= after if newest_first else key <= after):
+                    continue
+                if (
+                    normalize_study(meta.get("study")) == study
+                    and _starts(meta.get("job_id"), id_prefix)
+                    and _starts(meta.get("name"), name_prefix)
+                ):
+                    keyed.append((key, meta))
+            pick = heapq.nlargest if newest_first else heapq.nsmallest
+            chosen = pick(size, keyed, key=operator.itemgetter(0))
+            rows = [copy_json(meta) for _, meta in chosen]
+        last = chosen[-1][0] if len(chosen) == size and chosen else None
+        return JobPage(rows, last)
 
     def count(self, study: str) -> int:
         """How many jobs (any status) belong to ``study``."""

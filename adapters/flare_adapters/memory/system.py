@@ -99,6 +99,7 @@ def build_memory_system(
     seed: int | None = None,
     max_running_jobs: int | None = None,
     ids: IdSource | None = None,
+    list_page_size: int = 500,
 ) -> MemorySystem:
     """Build and start an in-memory FL system.
 
@@ -118,6 +119,7 @@ def build_memory_system(
         max_running_jobs: how many jobs may be dispatched or running at once (None: any).
         ids: the job-id and secret source itself (wins over ``seed``), e.g. ids that sort in
             creation order, so that two systems list id-named things alike.
+        list_page_size: jobs a full listing reads at a time (``ServiceConfig``).
 
     Returns:
         The wired system.
@@ -143,6 +145,7 @@ def build_memory_system(
         scrypt_n=TEST_SCRYPT_N,
         dispatch_delay=dispatch_delay,
         max_running_jobs=max_running_jobs,
+        list_page_size=list_page_size,
     )
     workspaces = MemoryWorkspaces()
     blobs = MemoryBlobStore()

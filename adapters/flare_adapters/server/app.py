@@ -60,6 +60,7 @@ from flare_adapters.server.observe import (
     install_observability,
     observe_middleware,
 )
+from flare_adapters.server.rows import reply_pieces
 from flare_adapters.server.settings import ServerSettings
 from flare_adapters.server.uploads import UploadTooLarge, spool_stream, upload_reply
 from flare_adapters.server.ws import websocket_handler
@@ -113,6 +114,42 @@ def reply_response(reply: fc.Reply, status: int = 200) -> web.Response:
     return web.Response(status=status, body=_encode(reply), content_type=_JSON)
 
 
+class StreamBroken(Exception):
+    """A streamed body failed after its headers went out. ``problems_middleware`` lets it
+    through, so aiohttp closes the connection before the body's end: a problem document can
+    no longer be sent, and a well-formed end would pass a truncated body off as whole."""
+
+
+async def send_reply(request: web.Request, reply: fc.Reply) -> web.StreamResponse:
+    """``reply_response``, except that a ``Rows`` reply goes out as a chunked body, each piece
+    read and encoded in the thread pool (``flare_adapters.server.rows``): the server holds one
+    piece of a long listing at a time, never all of its rows."""
+    if not (isinstance(reply, fc.Ok) and isinstance(reply.value, fc.Rows)):
+        return reply_response(reply)
+    app = request.app
+    pieces = reply_pieces(reply.value, app[SETTINGS].chunk_bytes)
+    try:
+        first = await run_sync(app, next, pieces)
+    except Exception as exc:
+        return exception_response(exc)
+    response = web.StreamResponse(status=200, headers={"Content-Type": _JSON})
+    await response.prepare(request)
+    piece: bytes | None = first
+    try:
+        while piece is not None:
+            await response.write(piece)
+            piece = await run_sync(app, next, pieces, None)
+    except ConnectionResetError:
+        raise  # the client went away; nothing to report
+    except Exception as exc:
+        # As a download's: with the headers out, a truncated body is the only signal left,
+        # and the client takes it for a lost reply.
+        logger.exception("listing failed mid-stream")
+        raise StreamBroken("listing failed mid-stream") from exc
+    await response.write_eof()
+    return response
+
+
 # --- middlewares -----------------------------------------------------------------------------
 
 _HTTP_CODES: Final = {
@@ -146,7 +183,7 @@ async def problems_middleware(
         return problem_response(protocol_problem(code, message), exc.status, headers)
     except (InvalidArgumentError, UploadTooLarge, fc.InvalidJobDefinition) as exc:
         return exception_response(exc)
-    except (asyncio.CancelledError, ConnectionResetError):
+    except (asyncio.CancelledError, ConnectionResetError, StreamBroken):
         raise
     except Exception:
         logger.exception("unhandled error serving %s %s", request.method, request.path)
@@ -308,7 +345,7 @@ def _command_handler(route: Route) -> Callable[[web.Request], Awaitable[web.Stre
         )
         if served.open_download is not None:
             return await _download(request, command, served.open_download)
-        return reply_response(served.reply)
+        return await send_reply(request, served.reply)
 
     handler.__name__ = f"handle_{route.op}"
     return handler
@@ -332,7 +369,7 @@ async def _one_hop(request: web.Request, route: Route) -> web.StreamResponse:
     request[CALLER] = caller
     if served.open_download is not None:
         return await _download(request, command, served.open_download)
-    return reply_response(served.reply)
+    return await send_reply(request, served.reply)
 
 
 async def _upload(request: web.Request, caller: Caller, command: fc.Command) -> web.StreamResponse:
@@ -387,11 +424,11 @@ async def _download(
             chunk = await stream.next()
     except ConnectionResetError:
         raise  # the client went away; nothing to report
-    except Exception:
+    except Exception as exc:
         # Headers are out: the only honest signal left is a truncated body, which the client
         # sees as an incomplete transfer (a connection failure).
         logger.exception("download of %s failed mid-stream", name)
-        raise
+        raise StreamBroken(f"download of {name} failed mid-stream") from exc
     finally:
         await stream.close()
     await response.write_eof()

@@ -20,7 +20,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterable, Sequence
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -175,6 +175,8 @@ class WorkspaceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         tls: TLS settings; None serves plain HTTP (loopback use).
         server: limits and timings of the HTTP/WebSocket server.
         nvflare: the NVIDIA FLARE federation the gateway fronts (None: none configured).
+        list_page_size: how many jobs a full ``list_jobs`` reads from the database at a time
+            (the server streams a longer listing, a page at a time).
     """
 
     format_version: int = 1
@@ -191,6 +193,7 @@ class WorkspaceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     tls: TlsConfig | None = None
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     nvflare: NVFlareSection | None = None
+    list_page_size: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
 
     def service_config(self, version: str) -> ServiceConfig:
         """The ``AdminService`` configuration this workspace describes.
@@ -209,6 +212,7 @@ class WorkspaceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             policy=policy,
             version=version,
             scrypt_n=self.scrypt_n,
+            list_page_size=self.list_page_size,
         )
 
 

@@ -24,7 +24,8 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         max_zip_entry_bytes: largest uncompressed member.
         max_zip_total_bytes: largest total uncompressed size.
         max_zip_ratio: largest compression ratio of a member bigger than 1 MiB.
-        chunk_bytes: download chunk size (HTTP writes and WebSocket chunk frames).
+        chunk_bytes: download chunk size (HTTP writes and WebSocket chunk frames), and the
+            size of each piece of a streamed listing's HTTP body.
         ws_max_frame_bytes: largest WebSocket frame accepted (bigger: close 1009).
         ws_heartbeat: seconds between WebSocket pings; a missing pong closes the connection.
         ws_max_in_flight: most concurrent requests on one WebSocket connection.

@@ -33,6 +33,7 @@ from flare_adapters.server.context import (
 )
 from flare_adapters.server.downloads import open_archive
 from flare_adapters.server.event_hub import EVENT_HUB
+from flare_adapters.server.rows import encode_raw
 from flare_adapters.server.settings import WS_MAX_JOB_ID_CHARS
 from flare_adapters.server.uploads import Spool, upload_reply
 from flare_adapters.serving import Served, serve_command
@@ -48,6 +49,7 @@ from flare_adapters.ws.protocol import (
     ChunkFrame,
     ClientFrame,
     Credit,
+    Encoding,
     EventFrame,
     FrameCodec,
     ReplyFrame,
@@ -71,15 +73,24 @@ class _Refused(NamedTuple):
     error: Exception
 
 
+def _serve_encoded(
+    backend: Backend, token: str, command: fc.Command, principal: fc.Principal, encoding: Encoding
+) -> Served:
+    # Runs in the thread pool: ``serve_command``, then a ``Rows`` reply (a long listing)
+    # read and encoded here too, since reading it reads the store (``server.rows``).
+    served = serve_command(backend, token, command, principal=principal)
+    return served._replace(reply=encode_raw(served.reply, encoding))
+
+
 def _authenticated_serve(
-    backend: Backend, token: str, command: fc.Command
+    backend: Backend, token: str, command: fc.Command, encoding: Encoding
 ) -> tuple[fc.Principal, Served] | _Refused:
     # Runs in the thread pool: what ``authenticate`` then ``_serve`` do, in one job.
     try:
         principal = backend.authenticate(token)
     except Exception as exc:  # the caller re-raises it on the loop, as ``authenticate`` would
         return _Refused(exc)
-    return principal, serve_command(backend, token, command, principal=principal)
+    return principal, _serve_encoded(backend, token, command, principal, encoding)
 
 
 class _SendWindow:
@@ -344,7 +355,14 @@ class _Connection:
         if self.caller is None:
             raise AuthenticationError("not logged in: send a login frame first")
         token = self.caller.token
-        outcome = await run_sync(self.app, _authenticated_serve, self.app[BACKEND], token, command)
+        outcome = await run_sync(
+            self.app,
+            _authenticated_serve,
+            self.app[BACKEND],
+            token,
+            command,
+            self.frames.encoding,
+        )
         if isinstance(outcome, _Refused):
             if isinstance(outcome.error, (AuthenticationError, fc.SessionClosed)):
                 # Expired, revoked or logged out: no more events of the session's study either.
@@ -360,11 +378,12 @@ class _Connection:
         # Authenticated already (``authenticate``): the routine does not do it again.
         return await run_sync(
             self.app,
-            serve_command,
+            _serve_encoded,
             self.app[BACKEND],
             caller.token,
             command,
-            principal=caller.principal,
+            caller.principal,
+            self.frames.encoding,
         )
 
     async def _download(

@@ -22,7 +22,7 @@ import msgspec
 from flare_adapters.sqlite.db import Database
 from flare_core.lifecycle import is_terminal
 from flare_core.listing import normalize_study
-from flare_core.service.ports import SessionRecord
+from flare_core.service.ports import JobCursor, JobPage, SessionRecord
 from flare_core.studies import StudyRegistry
 from flare_core.tokens import TokenRecord, TokenScope
 
@@ -52,6 +52,24 @@ _TIME_ORDER: Final = "ORDER BY submit_time, job_id"
 # How many of a study's newest jobs a prefix listing scans before it reads the prefix's key
 # range instead (see ``SqliteJobStore._newest_matching``): under a millisecond of walk.
 _PROBE: Final = 500
+
+
+def _prefix_clauses(
+    id_prefix: str | None, name_prefix: str | None
+) -> tuple[list[str], list[object]]:
+    """The key-range clauses (and their parameters) of a listing's prefixes: ids are canonical
+    lower case, ``name_lower`` is the lower-cased name, so each prefix is a range."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if id_prefix:
+        low = id_prefix.lower()
+        clauses.append("job_id >= ? AND job_id < ?")
+        params += [low, low + _TOP]
+    if name_prefix:
+        low = name_prefix.lower()
+        clauses.append("name_lower >= ? AND name_lower < ?")
+        params += [low, low + _TOP]
+    return clauses, params
 
 
 def _submit_epoch(meta: Mapping[str, Any]) -> float:
@@ -133,19 +151,10 @@ class SqliteJobStore:
         oldest submit first (equal times in submission order); only the newest ``newest`` when
         given (read from the ``(study, submit_time)`` index backwards, or from a prefix's key
         range when its matches are rare, so a limited listing stays fast at any size)."""
-        clauses: list[str] = []
-        params: list[object] = []
+        clauses, params = _prefix_clauses(id_prefix, name_prefix)
         if study is not None:
-            clauses.append("study = ?")
-            params.append(study)
-        if id_prefix:
-            low = id_prefix.lower()
-            clauses.append("job_id >= ? AND job_id < ?")
-            params += [low, low + _TOP]
-        if name_prefix:
-            low = name_prefix.lower()
-            clauses.append("name_lower >= ? AND name_lower < ?")
-            params += [low, low + _TOP]
+            clauses.insert(0, "study = ?")
+            params.insert(0, study)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         if newest and study is not None and (id_prefix or name_prefix):
             # With an id prefix too, the primary-key range (random ids) is the narrower one.
@@ -200,6 +209,44 @@ class SqliteJobStore:
                 rows = conn.execute(ranged, args).fetchall()
         rows.reverse()
         return [_decode_meta(row[0]) for row in rows]
+
+    def page(
+        self,
+        *,
+        study: str,
+        size: int,
+        after: JobCursor | None = None,
+        newest_first: bool = False,
+        id_prefix: str | None = None,
+        name_prefix: str | None = None,
+    ) -> JobPage:
+        """Up to ``size`` copies of ``study``'s matching jobs after ``after`` in the listing
+        order (``JobStore.page``).
+
+        One statement walks the next ``size`` entries of the study's ``(study, submit_time)``
+        index (every index ends in the rowid, the tie-break) from the cursor on, whatever the
+        prefixes: a page never sorts, and never reads more than ``size`` rows, so no page
+        holds the shared connection long. Rows a prefix rules out come back without their
+        meta; with rare matches a page may hold fewer rows than ``size``, or none, and the
+        cursor still moves on to the last entry walked.
+        """
+        clauses, params = _prefix_clauses(id_prefix, name_prefix)
+        wanted = f"CASE WHEN {' AND '.join(clauses)} THEN meta END" if clauses else "meta"
+        sign, order = ("<", "DESC") if newest_first else (">", "ASC")
+        args: list[object] = [*params, study]
+        since = ""
+        if after is not None:
+            since = f" AND (submit_time, rowid) {sign} (?, ?)"
+            args += [after[0], after[1]]
+        sql = (
+            f"SELECT submit_time, rowid, {wanted} FROM jobs INDEXED BY jobs_by_study_time"
+            f" WHERE study = ?{since} ORDER BY submit_time {order}, rowid {order} LIMIT ?"
+        )
+        with self._db.reading() as conn:
+            walked = conn.execute(sql, [*args, size]).fetchall()
+        rows = [_decode_meta(meta) for _, _, meta in walked if meta is not None]
+        last = walked[-1] if len(walked) == size else None
+        return JobPage(rows, None if last is None else (float(last[0]), int(last[1])))
 
     def count(self, study: str) -> int:
         """How many jobs (any status) belong to ``study``."""

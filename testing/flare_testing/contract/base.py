@@ -121,8 +121,9 @@ class ContractBase:
 
     @pytest.fixture
     def flare_harness(self) -> Iterator[Harness]:
-        """A fresh system per test (default: a ``FakeFlare``)."""
-        with FakeFlare() as fake:
+        """A fresh system per test (default: a ``FakeFlare``, whose listings stream a page
+        of two jobs at a time, so the suite's listings cross page boundaries)."""
+        with FakeFlare(list_page_size=2) as fake:
             yield fake
 
     @pytest.fixture
