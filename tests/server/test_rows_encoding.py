@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from flare_adapters.server.rows import encode_raw, reply_pieces
+from flare_adapters.ws.protocol import Encoding
 from flare_core import Ok, Problem, Rows
 
 
@@ -17,10 +18,10 @@ def _rows(count: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("count", [0, 1, 15, 16, 65_536])
-@pytest.mark.parametrize("module", [msgspec.json, msgspec.msgpack], ids=["json", "msgpack"])
-def test_a_raw_value_decodes_to_the_rows(count: int, module: Any) -> None:
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+def test_a_raw_value_decodes_to_the_rows(count: int, encoding: Encoding) -> None:
     rows = _rows(count)
-    encoding = "json" if module is msgspec.json else "msgpack"
+    module: Any = msgspec.json if encoding == "json" else msgspec.msgpack
     reply = encode_raw(Ok(value=Rows(iter(rows))), encoding)
     assert isinstance(reply, Ok)
     assert isinstance(reply.value, msgspec.Raw)
