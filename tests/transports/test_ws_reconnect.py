@@ -15,6 +15,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
 
 from flare_adapters.loop_thread import LoopThread
+from flare_adapters.server.settings import ServerSettings
 from flare_adapters.session import Session
 from flare_adapters.ws.client import (
     MSGPACK_PROTOCOL,
@@ -295,3 +296,18 @@ def test_replays_after_drops_are_bounded(proxy: LoopbackProxy) -> None:
         assert isinstance(transport.call(ListJobs(), 5.0), Ok)
     finally:
         transport.close()
+
+
+def test_an_idle_sync_session_keeps_answering_the_servers_pings() -> None:
+    # Nobody calls for two server heartbeats: the sync transport's pump thread turns the idle
+    # loop (``BorrowedLoop``), so the pongs go out in time and the server keeps the
+    # connection; a missing pong would close it, and the next call would reconnect.
+    with virtual_server(settings=ServerSettings(ws_heartbeat=2.0)) as server:
+        transport = WsTransport.connect(server.ws_url, user=ADMIN, api_key=ADMIN)
+        try:
+            assert isinstance(transport.call(ListJobs(), 5.0), Ok)
+            time.sleep(4.5)  # two pings, each pong due within a second
+            assert isinstance(transport.call(ListJobs(), 5.0), Ok)
+            assert _inner(transport).connections_opened == 1
+        finally:
+            transport.close()
