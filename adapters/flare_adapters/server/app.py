@@ -128,24 +128,40 @@ async def send_reply(request: web.Request, reply: fc.Reply) -> web.StreamRespons
         return reply_response(reply)
     app = request.app
     pieces = reply_pieces(reply.value, app[SETTINGS].chunk_bytes)
+
+    async def pull() -> bytes | None:
+        return await run_sync(app, next, pieces, None)
+
+    response = web.StreamResponse(status=200, headers={"Content-Type": _JSON})
+    return await _stream_body(request, response, pull, "listing")
+
+
+async def _stream_body(
+    request: web.Request,
+    response: web.StreamResponse,
+    pull: Callable[[], Awaitable[bytes | None]],
+    what: str,
+) -> web.StreamResponse:
+    """Send ``response`` with the pieces ``pull`` gives until it gives None.
+
+    A failure before the first piece is answered as a problem; once the headers are out, the
+    only honest signal left is a truncated body (``StreamBroken``), which the client takes
+    for a lost reply or an incomplete transfer.
+    """
     try:
-        first = await run_sync(app, next, pieces)
+        piece = await pull()
     except Exception as exc:
         return exception_response(exc)
-    response = web.StreamResponse(status=200, headers={"Content-Type": _JSON})
-    await response.prepare(request)
-    piece: bytes | None = first
     try:
+        await response.prepare(request)
         while piece is not None:
-            await response.write(piece)
-            piece = await run_sync(app, next, pieces, None)
+            await response.write(piece)  # waits while the client's window is full
+            piece = await pull()
     except ConnectionResetError:
         raise  # the client went away; nothing to report
     except Exception as exc:
-        # As a download's: with the headers out, a truncated body is the only signal left,
-        # and the client takes it for a lost reply.
-        logger.exception("listing failed mid-stream")
-        raise StreamBroken("listing failed mid-stream") from exc
+        logger.exception("%s failed mid-stream", what)
+        raise StreamBroken(f"{what} failed mid-stream") from exc
     await response.write_eof()
     return response
 
@@ -404,11 +420,6 @@ async def _download(
     except Exception as exc:
         return exception_response(exc)
     name = str(getattr(command, "job_id", "download"))
-    try:
-        first = await stream.next()
-    except Exception as exc:
-        await stream.close()
-        return exception_response(exc)
     response = web.StreamResponse(
         status=200,
         headers={
@@ -417,22 +428,9 @@ async def _download(
         },
     )
     try:
-        await response.prepare(request)
-        chunk = first
-        while chunk is not None:
-            await response.write(chunk)  # waits while the client's window is full
-            chunk = await stream.next()
-    except ConnectionResetError:
-        raise  # the client went away; nothing to report
-    except Exception as exc:
-        # Headers are out: the only honest signal left is a truncated body, which the client
-        # sees as an incomplete transfer (a connection failure).
-        logger.exception("download of %s failed mid-stream", name)
-        raise StreamBroken(f"download of {name} failed mid-stream") from exc
+        return await _stream_body(request, response, stream.next, f"download of {name}")
     finally:
         await stream.close()
-    await response.write_eof()
-    return response
 
 
 # --- the application ------------------------------------------------------------------------
