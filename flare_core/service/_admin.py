@@ -23,7 +23,7 @@ from flare_core.gauges import Gauges
 from flare_core.lifecycle import JobStatus, is_terminal
 from flare_core.principal import Grant, Principal
 from flare_core.replies import Ok, Problem, Reply
-from flare_core.service import _downloads, _sessions
+from flare_core.service import _at_once, _downloads, _sessions
 from flare_core.service._config import ServiceConfig, UserConfig
 from flare_core.service._core import OutsideLock, ServiceCore, SiteInfo
 from flare_core.service._credentials import hash_api_key
@@ -109,6 +109,23 @@ class AdminService:
         except Exception as exc:  # the reply carries the failure; the caller re-raises it
             return Problem.from_exception(exc)
         return Ok(value=value)
+
+    def serve_at_once(self, token: str, command: Command) -> tuple[Principal, Reply] | None:
+        """Authenticate and serve a quick read on the calling thread, or decline at once.
+
+        For a host whose thread must never wait (the server's event loop): it answers only
+        a bounded read (a job's meta, a status, a short listing) whose session needs no
+        write, and only when the service lock is free now; it never blocks.
+
+        Returns:
+            ``(principal, reply)`` as ``authenticate`` and ``handle`` would give them, or
+            None: serve the command with those (the same outcome).
+
+        Raises:
+            NoConnection: the server was shut down.
+            AuthenticationError: the token is unknown or was logged out.
+        """
+        return _at_once.serve_at_once(self._core, token, command)
 
     def open_download(self, principal: Principal, download_id: str) -> Iterator[bytes]:
         """Stream the zip archive a download command prepared (single use, same session).

@@ -171,16 +171,42 @@ class ServiceCore:
     @contextmanager
     def guard(self) -> Iterator[None]:
         """Hold the service lock; deliver the events raised inside once it is released."""
-        events: list[JobEvent] = []
         with self.ports.lock:
             self._depth += 1
             try:
                 yield
             finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    events, self._outbox = self._outbox, []
-                    listeners = list(self._listeners.values())
+                pending = self._leave()
+        self._deliver(pending)
+
+    @contextmanager
+    def try_guard(self) -> Iterator[bool]:
+        """Hold the service lock for a section that only reads, if nobody else has it now:
+        yields True inside it, or False at once, holding nothing (``Lock.acquire``)."""
+        lock = self.ports.lock
+        if not lock.acquire(False):
+            yield False
+            return
+        self._depth += 1
+        try:
+            yield True
+        finally:
+            pending = self._leave()
+            lock.release()
+        self._deliver(pending)
+
+    def _leave(self) -> tuple[list[JobEvent], list[Callable[[JobEvent], None]]]:
+        # Under the lock: the events (and their listeners) to deliver once the outermost
+        # section has released it.
+        self._depth -= 1
+        if self._depth or not self._outbox:
+            return [], []
+        events, self._outbox = self._outbox, []
+        return events, list(self._listeners.values())
+
+    @staticmethod
+    def _deliver(pending: tuple[list[JobEvent], list[Callable[[JobEvent], None]]]) -> None:
+        events, listeners = pending
         for event in events:
             for listener in listeners:
                 # A failing subscriber must not break the service or starve the others.

@@ -47,6 +47,7 @@ __all__ = [
     "get_job_meta",
     "list_job_components",
     "list_jobs",
+    "list_jobs_read_only",
     "stop_job",
 ]
 
@@ -118,16 +119,62 @@ def list_jobs(
             metas, command, study=principal.study, caller_name=principal.name, now=now
         )
         if command.limit:
-            kept = list(itertools.islice(rows, command.limit))
-            if not command.reverse:
-                kept.reverse()
-            return kept
+            return _newest(rows, command)
         head = list(itertools.islice(rows, page_size + 1))
         if len(head) <= page_size:
             return head  # a short listing is sent as it is
         return Rows(itertools.chain(head, rows))
 
     return OutsideLock(listing, serial=False)
+
+
+def list_jobs_read_only(
+    core: ServiceCore, principal: Principal, command: ListJobs, at_most: int
+) -> list[dict[str, Any]] | None:
+    """``list_jobs`` inside a section that must stay short (``ServiceCore.try_guard``): the
+    same rows, order and shape, when it reads at most ``at_most`` of the study's jobs (one
+    more, to know that none follows).
+
+    Returns:
+        The rows, or None when the listing would read more (a longer study, a larger
+        limit): ``list_jobs`` serves it then.
+    """
+    if command.submit_token is not None or (command.limit and not command.mine_only):
+        # One lookup, or one indexed query cut to the limit: bounded by the limit.
+        if command.limit and command.limit > at_most:
+            return None
+        value = list_jobs(core, principal, command)
+        rows = value.work() if isinstance(value, OutsideLock) else value
+        assert isinstance(rows, list)  # a limited listing is never a ``Rows`` stream
+        return rows
+    core.authorize(principal, command.right)
+    check_limit(command.limit)
+    newest_first = command.reverse or bool(command.limit)  # as ``list_jobs`` reads it
+    page = core.ports.jobs.page(
+        study=principal.study,
+        size=at_most + 1,  # a page of ``at_most`` may carry a cursor even when it is all
+        newest_first=newest_first,
+        id_prefix=command.id_prefix,
+        name_prefix=command.name_prefix,
+    )
+    shaped = shape_rows(
+        iter(page.rows), command, study=principal.study, caller_name=principal.name, now=core.now()
+    )
+    if not command.limit:
+        return None if page.after is not None else list(shaped)
+    kept = _newest(shaped, command)
+    if len(kept) < command.limit and page.after is not None:
+        return None  # the caller's newest matches may lie beyond the page
+    return kept
+
+
+def _newest(rows: Iterator[dict[str, Any]], command: ListJobs) -> list[dict[str, Any]]:
+    # A limit keeps the first rows of a newest-first walk, shown oldest first unless reversed.
+    assert command.limit
+    kept = list(itertools.islice(rows, command.limit))
+    if not command.reverse:
+        kept.reverse()
+    return kept
 
 
 def scan_study(

@@ -31,7 +31,14 @@ from flare_core.service._credentials import (
 from flare_core.service.ports import SessionRecord
 from flare_core.studies import DEFAULT_STUDY, check_login_study
 
-__all__ = ["EXPIRED_MESSAGE", "authenticate", "end_session", "login", "logout"]
+__all__ = [
+    "EXPIRED_MESSAGE",
+    "authenticate",
+    "authenticate_read_only",
+    "end_session",
+    "login",
+    "logout",
+]
 
 EXPIRED_MESSAGE = "Your session is closed due to inactivity or cert expiry."
 # Sessions idle for this long are forgotten at the next login. Far longer than the idle timeout
@@ -89,25 +96,52 @@ def authenticate(core: ServiceCore, token: str) -> Principal:
     """
     with core.guard():
         core.require_running()
-        session_id = core.session_id(token) if isinstance(token, str) else ""
-        record = core.ports.sessions.get(session_id)
-        if record is None:
-            raise AuthenticationError("user not authenticated: unknown or closed session")
-        now = core.ports.clock.monotonic()
-        last_seen = max(record.last_seen, core.seen.get(session_id, record.last_seen))
-        if now - last_seen > core.config.idle_timeout:
-            _end(core, session_id)
-            raise SessionExpired(EXPIRED_MESSAGE)
+        principal = _resolve(core, token, may_write=True)
+        assert principal is not None  # only a caller that may not write is told to retry
+        return principal
+
+
+def authenticate_read_only(core: ServiceCore, token: str) -> Principal | None:
+    """``authenticate`` inside a section that writes nothing (``ServiceCore.try_guard``).
+
+    Returns:
+        The principal, or None when authenticating must write the session store: the
+        session has to end (idled out, revoked), or its stored idle timer is due. Then
+        ``authenticate`` does it.
+
+    Raises:
+        NoConnection: the server was shut down.
+        AuthenticationError: unknown or logged-out token.
+    """
+    core.require_running()
+    return _resolve(core, token, may_write=False)
+
+
+def _resolve(core: ServiceCore, token: str, *, may_write: bool) -> Principal | None:
+    session_id = core.session_id(token) if isinstance(token, str) else ""
+    record = core.ports.sessions.get(session_id)
+    if record is None:
+        raise AuthenticationError("user not authenticated: unknown or closed session")
+    now = core.ports.clock.monotonic()
+    last_seen = max(record.last_seen, core.seen.get(session_id, record.last_seen))
+    ended: str | None
+    if now - last_seen > core.config.idle_timeout:
+        ended = EXPIRED_MESSAGE
+    else:
         revoked = _revoked(core, record.principal)
-        if revoked is not None:
-            _end(core, session_id)
-            raise SessionExpired(f"Your session was revoked: {revoked}.")
-        if now - record.last_seen >= _store_every(core):
-            core.ports.sessions.put(msgspec.structs.replace(record, last_seen=now))
-            core.seen.pop(session_id, None)
-        else:
-            core.seen[session_id] = now
-        return record.principal
+        ended = None if revoked is None else f"Your session was revoked: {revoked}."
+    due = now - record.last_seen >= _store_every(core)
+    if not may_write and (ended is not None or due):
+        return None
+    if ended is not None:
+        _end(core, session_id)
+        raise SessionExpired(ended)
+    if due:
+        core.ports.sessions.put(msgspec.structs.replace(record, last_seen=now))
+        core.seen.pop(session_id, None)
+    else:
+        core.seen[session_id] = now
+    return record.principal
 
 
 def _store_every(core: ServiceCore) -> float:

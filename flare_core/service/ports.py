@@ -84,10 +84,16 @@ class IdSource(Protocol):
 
 
 class Lock(Protocol):
-    """Anything usable as ``with lock:``; the server passes ``threading.RLock()``.
+    """The service lock: ``threading.RLock()`` has the whole interface.
 
     The lock must be re-entrant: engine callbacks may arrive on the thread that already holds
     it (an engine that starts or aborts a job synchronously inside ``launch``/``abort``).
+
+    ``with lock:`` holds it for any section, writes included. ``acquire(blocking=False)``
+    takes it without waiting, or answers False, for a section that only reads
+    (``AdminService.serve_at_once``); ``release()`` ends that section. A lock that also
+    guards a resource of its own (the SQLite server's ``CommittingLock`` holds the database
+    connection) must not wait for that either.
     """
 
     def __enter__(self, /) -> object: ...
@@ -99,6 +105,10 @@ class Lock(Protocol):
         tb: TracebackType | None,
         /,
     ) -> bool | None: ...
+
+    def acquire(self, blocking: bool = ..., timeout: float = ..., /) -> bool: ...
+
+    def release(self, /) -> None: ...
 
 
 class NullLock:
@@ -113,6 +123,12 @@ class NullLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        return None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1, /) -> bool:
+        return True
+
+    def release(self) -> None:
         return None
 
 

@@ -54,7 +54,7 @@ from flare_core.service.ports import (
     Workspaces,
 )
 from flare_ports._connect import connect, connect_async
-from flare_ports.backend import Backend, ReportsGauges, Unsubscribe
+from flare_ports.backend import Backend, ReportsGauges, ServesAtOnce, Unsubscribe
 from flare_ports.session_spec import (
     AsyncJobMonitorCallback,
     AsyncSessionSpec,
@@ -99,6 +99,7 @@ __all__ = [
     "Offload",
     "ReportsGauges",
     "ServerInfo",
+    "ServesAtOnce",
     "SessionClosed",
     "SessionExpired",
     "SessionRecord",

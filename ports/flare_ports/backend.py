@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from flare_core import Command, Gauges, Grant, JobEvent, Principal, Reply
 
-__all__ = ["Backend", "ReportsGauges", "Unsubscribe"]
+__all__ = ["Backend", "ReportsGauges", "ServesAtOnce", "Unsubscribe"]
 
 Unsubscribe = Callable[[], None]
 
@@ -69,4 +69,28 @@ class ReportsGauges(Protocol):
 
     def gauges(self) -> Gauges:
         """The counts now; thread-safe, and cheap enough for every scrape."""
+        ...
+
+
+@runtime_checkable
+class ServesAtOnce(Protocol):
+    """A backend that can serve a quick read on the caller's thread (optional).
+
+    The server asks it first, on its event loop, and hands the command to its thread pool
+    only when it declines. A backend that must wait for anything (a proxy to a real NVFlare
+    federation) does not implement it.
+    """
+
+    def serve_at_once(self, token: str, command: Command) -> tuple[Principal, Reply] | None:
+        """Authenticate ``token`` and serve ``command`` without waiting, or decline.
+
+        Returns:
+            The session's principal and the reply, or None: serve it the usual way.
+
+        Raises:
+            AuthenticationError: the token is unknown or was logged out.
+            SessionClosed: the session ended (a backend may instead decline, and let
+                ``authenticate`` end it).
+            NoConnection: the system was shut down.
+        """
         ...

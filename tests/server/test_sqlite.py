@@ -193,6 +193,41 @@ def test_another_thread_reads_only_committed_state(db: Database) -> None:
     assert seen == [_meta("a", status="RUNNING")]
 
 
+def test_a_read_only_section_takes_the_lock_only_when_all_of_it_is_free(db: Database) -> None:
+    # ``acquire(False)``, as ``AdminService.serve_at_once`` takes it on the event loop: the
+    # service lock and the connection, or neither; nothing to commit either way.
+    jobs = SqliteJobStore(db)
+    lock = CommittingLock(db)
+    commits = _commits(db)
+    with lock:
+        jobs.add(_meta("a"))
+    taken, done = threading.Event(), threading.Event()
+
+    def read_page() -> None:
+        with db.reading():  # a listing page, read outside the service lock
+            taken.set()
+            done.wait()
+
+    thread = threading.Thread(target=read_page)
+    thread.start()
+    taken.wait()
+    try:
+        assert not lock.acquire(False)
+    finally:
+        done.set()
+        thread.join()
+    with lock:  # the failed attempt left the service lock free (another thread could wait)
+        pass
+    assert lock.acquire(False)
+    try:
+        assert jobs.get("a") == _meta("a")
+        assert lock.acquire(False)  # re-entrant on its own thread
+        lock.release()
+    finally:
+        lock.release()
+    assert commits == ["COMMIT"]  # the write's; the read-only sections commit nothing
+
+
 # --- jobs ------------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ import asyncio
 import functools
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final, NamedTuple
 
@@ -45,13 +45,16 @@ from flare_adapters.server.context import (
     BACKEND,
     CALLER,
     EXECUTOR,
+    QUICK_READS,
     SETTINGS,
     SPOOL_DIR,
     WEBSOCKETS,
     Caller,
     OpenSockets,
+    QuickReads,
     caller_of,
     run_sync,
+    serve_at_once,
 )
 from flare_adapters.server.downloads import open_archive
 from flare_adapters.server.events import install_event_stream
@@ -241,19 +244,16 @@ class _Refused(NamedTuple):
 
 
 def _authenticate_and_serve(
-    backend: Backend,
-    token: str,
-    route: Route,
-    path_params: dict[str, str],
-    query: list[tuple[str, str]],
-    headers: Mapping[str, str],
+    backend: Backend, token: str, command: fc.Command | InvalidArgumentError
 ) -> tuple[Caller, fc.Command, Served] | _Refused:
-    # Runs in the thread pool: authenticate (as ``auth_middleware`` does), parse, serve.
+    # Runs in the thread pool: authenticate (as ``auth_middleware`` does), then serve; a
+    # request that did not parse is refused after its token, so a 401 still precedes a 400.
     try:
         principal = backend.authenticate(token)
     except Exception as exc:  # expired, unknown, shut down...: each has its problem
         return _Refused(exc)
-    command = request_to_command(route, path_params, query, None, headers)
+    if isinstance(command, InvalidArgumentError):
+        raise command
     served = serve_command(backend, token, command, principal=principal)
     return Caller(token, principal), command, served
 
@@ -369,16 +369,23 @@ def _command_handler(route: Route) -> Callable[[web.Request], Awaitable[web.Stre
 
 async def _one_hop(request: web.Request, route: Route) -> web.StreamResponse:
     app = request.app
-    outcome = await run_sync(
-        app,
-        _authenticate_and_serve,
-        app[BACKEND],
-        request[_BEARER],
-        route,
-        dict(request.match_info),
-        list(request.query.items()),
-        request.headers,
-    )
+    token = request[_BEARER]
+    command: fc.Command | InvalidArgumentError
+    try:
+        command = request_to_command(
+            route, request.match_info, request.query.items(), None, request.headers
+        )
+    except InvalidArgumentError as exc:
+        command = exc
+    else:
+        try:
+            quick = serve_at_once(app, token, command)
+        except Exception as exc:  # unknown, logged out, shut down: each has its problem
+            return exception_response(exc)
+        if quick is not None:  # a quick read, served on the loop
+            request[CALLER] = Caller(token, quick[0])
+            return await send_reply(request, quick[1])
+    outcome = await run_sync(app, _authenticate_and_serve, app[BACKEND], token, command)
     if isinstance(outcome, _Refused):
         return exception_response(outcome.error)
     caller, command, served = outcome
@@ -471,6 +478,7 @@ def build_app(
         client_max_size=settings.max_json_bytes,
     )
     app[BACKEND] = backend
+    app[QUICK_READS] = QuickReads(backend)
     app[SETTINGS] = settings
     app[SPOOL_DIR] = spool_dir or tempfile.gettempdir()
     app[EXECUTOR] = ThreadPoolExecutor(

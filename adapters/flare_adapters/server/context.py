@@ -1,4 +1,5 @@
-"""What the server's handlers share: the application's state keys, the caller, the pool."""
+"""What the server's handlers share: the application's state keys, the caller, the pool, and
+the quick reads served on the loop."""
 
 from __future__ import annotations
 
@@ -14,19 +15,22 @@ from aiohttp import web
 
 import flare_core as fc
 from flare_adapters.server.settings import ServerSettings
-from flare_ports import Backend
+from flare_ports import Backend, ServesAtOnce
 
 __all__ = [
     "BACKEND",
     "CALLER",
     "EXECUTOR",
+    "QUICK_READS",
     "SETTINGS",
     "SPOOL_DIR",
     "WEBSOCKETS",
     "Caller",
     "OpenSockets",
+    "QuickReads",
     "caller_of",
     "run_sync",
+    "serve_at_once",
 ]
 
 P = ParamSpec("P")
@@ -46,6 +50,17 @@ class OpenSockets:
 
 
 WEBSOCKETS: Final = web.AppKey("websockets", OpenSockets)
+
+
+class QuickReads:
+    """The backend's ``serve_at_once``, when it has one (``flare_ports.ServesAtOnce``): looked
+    up once per application, since a protocol check costs microseconds on every request."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.serve = backend.serve_at_once if isinstance(backend, ServesAtOnce) else None
+
+
+QUICK_READS: Final = web.AppKey("quick_reads", QuickReads)
 
 
 class Caller(msgspec.Struct, frozen=True):
@@ -69,3 +84,17 @@ async def run_sync(
     """Run a blocking call (a backend method, file I/O) in the app's thread pool."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(app[EXECUTOR], functools.partial(func, *args, **kwargs))
+
+
+def serve_at_once(
+    app: web.Application, token: str, command: fc.Command
+) -> tuple[fc.Principal, fc.Reply] | None:
+    """Serve a quick read on the event loop, skipping the thread pool's two wake-ups
+    (``AdminService.serve_at_once``); None when the backend declines or cannot.
+
+    Raises:
+        AuthenticationError: the token is unknown or was logged out.
+        NoConnection: the server was shut down.
+    """
+    serve = app[QUICK_READS].serve
+    return None if serve is None else serve(token, command)

@@ -174,6 +174,16 @@ class Database:
                 raise
             self._conn.execute("COMMIT")
 
+    def hold(self, blocking: bool = True) -> bool:
+        """Take the connection for this thread's reads until ``release_hold()``: the reads
+        inside re-enter it. With ``blocking=False``, answer False at once when another thread
+        has it (a section that must never wait: ``CommittingLock.acquire``)."""
+        return self._lock.acquire(blocking)
+
+    def release_hold(self) -> None:
+        """Give back the connection ``hold()`` took."""
+        self._lock.release()
+
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         """Run reads under the lock (each statement sees one consistent snapshot)."""

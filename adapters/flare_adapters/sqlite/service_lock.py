@@ -13,6 +13,10 @@ the connection until it commits.
 With a blob directory, the section is also one ``BlobDirectory.grouped_sync()``: its
 directory flushes run once each as the section ends, before the commit, so a committed row
 still never points at a blob a crash could lose.
+
+A section that only reads may instead ``acquire(blocking=False)`` the lock: it takes the
+service lock and the connection if both are free at once, and commits nothing
+(``AdminService.serve_at_once``, a read served on the server's event loop).
 """
 
 from __future__ import annotations
@@ -63,5 +67,27 @@ class CommittingLock:
     ) -> None:
         try:
             self._batches.pop().close()  # the outermost commits (and raises if that fails)
+        finally:
+            self._lock.release()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1, /) -> bool:
+        """Take the lock for a section that only reads (the ``Lock`` port): the service lock,
+        then the database connection, neither waited for unless ``blocking``. It opens no
+        batch, so it has nothing to commit; ``release()`` ends it.
+
+        Returns:
+            False (and holding nothing) when another thread has either.
+        """
+        if not self._lock.acquire(blocking, timeout):
+            return False
+        if not self._db.hold(blocking):  # a reader outside the service lock (a listing page)
+            self._lock.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        """End a section ``acquire`` began."""
+        try:
+            self._db.release_hold()
         finally:
             self._lock.release()
