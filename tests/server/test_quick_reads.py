@@ -4,7 +4,6 @@ the pool when the service lock is busy, and answers the same either way."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +19,7 @@ from flare_adapters.server.context import run_sync
 from flare_ports import ServesAtOnce
 from tests.server.server_kit import Api, Host, hello_zip
 from tests.server.test_ws import Peer
+from tests.service.helpers import held_elsewhere
 
 pytestmark = pytest.mark.asyncio
 
@@ -46,22 +46,9 @@ class Pool:
 def _lock_busy(host: Host, pool: Pool) -> Iterator[None]:
     """The service lock held by another thread until the app submits a job to its pool:
     the read cannot be served at once, and the pool's job then takes the lock."""
-    taken, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with host.system.ports.lock:
-            taken.set()
-            done.wait()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    taken.wait()
-    pool.on_submit = done.set
-    try:
+    with held_elsewhere(lambda: host.system.ports.lock) as release:
+        pool.on_submit = release
         yield
-    finally:
-        done.set()
-        thread.join()
 
 
 async def _submitted(host: Host) -> tuple[Api, str]:

@@ -33,6 +33,7 @@ from flare_core.service.ports import SessionRecord
 from flare_core.studies import Study, StudyRegistry
 from flare_core.tokens import TokenRecord, TokenScope
 from tests.server.server_kit import hello_zip, make_zip
+from tests.service.helpers import held_elsewhere
 
 
 @pytest.fixture
@@ -201,30 +202,34 @@ def test_a_read_only_section_takes_the_lock_only_when_all_of_it_is_free(db: Data
     commits = _commits(db)
     with lock:
         jobs.add(_meta("a"))
-    taken, done = threading.Event(), threading.Event()
 
-    def read_page() -> None:
-        with db.reading():  # a listing page, read outside the service lock
-            taken.set()
-            done.wait()
+    def elsewhere() -> bool:  # whether another thread gets it now
+        got: list[bool] = []
 
-    thread = threading.Thread(target=read_page)
-    thread.start()
-    taken.wait()
-    try:
-        assert not lock.acquire(False)
-    finally:
-        done.set()
+        def attempt() -> None:
+            got.append(lock.acquire(False))
+            if got[0]:
+                lock.release()
+
+        thread = threading.Thread(target=attempt)
+        thread.start()
         thread.join()
-    with lock:  # the failed attempt left the service lock free (another thread could wait)
-        pass
+        return got[0]
+
+    with held_elsewhere(db.reading):  # a listing page, read outside the service lock
+        assert not lock.acquire(False)
+    with held_elsewhere(lambda: lock):  # a write section
+        assert not lock.acquire(False)
+    assert elsewhere()  # the failed attempts left nothing held
     assert lock.acquire(False)
     try:
         assert jobs.get("a") == _meta("a")
+        assert not elsewhere()
         assert lock.acquire(False)  # re-entrant on its own thread
         lock.release()
     finally:
         lock.release()
+    assert elsewhere()
     assert commits == ["COMMIT"]  # the write's; the read-only sections commit nothing
 
 

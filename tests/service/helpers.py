@@ -1,11 +1,14 @@
-"""Helpers for the AdminService tests: a wired memory system, job archives, reply checks."""
+"""Helpers for the AdminService tests: a wired memory system, job archives, reply checks, a
+lock held by another thread."""
 
 from __future__ import annotations
 
 import io
 import json
+import threading
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal
 
 from flare_adapters.memory.system import MemorySystem, build_memory_system
@@ -156,3 +159,27 @@ class Harness:
         else:
             self.advance(10.0)
         return job_id
+
+
+@contextmanager
+def held_elsewhere(
+    hold: Callable[[], AbstractContextManager[object]],
+) -> Iterator[Callable[[], None]]:
+    """Enter ``hold()`` in another thread and stay inside it until the body ends, or until
+    the function this yields is called (from any thread): a lock that is busy for a while,
+    released at a point the test picks."""
+    taken, done = threading.Event(), threading.Event()
+
+    def keep() -> None:
+        with hold():
+            taken.set()
+            done.wait()
+
+    thread = threading.Thread(target=keep)
+    thread.start()
+    taken.wait()
+    try:
+        yield done.set
+    finally:
+        done.set()
+        thread.join()

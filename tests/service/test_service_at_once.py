@@ -4,9 +4,6 @@ exactly what ``authenticate`` then ``handle`` give, writes nothing, never waits,
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -26,7 +23,7 @@ from flare_core import (
 from flare_core.replies import whole
 from flare_core.service._at_once import QUICK_ROWS
 from flare_core.service._jobs import list_jobs_read_only
-from tests.service.helpers import ADMIN, MEMBER, Harness
+from tests.service.helpers import ADMIN, MEMBER, Harness, held_elsewhere
 from tests.service.test_service_listing_pages import COMMANDS, _meta
 
 JOB = "00000000-0000-4000-8000-000000000003"
@@ -112,29 +109,9 @@ def test_other_commands_are_declined(command: Command) -> None:
     assert h.status(JOB) == "FINISHED:COMPLETED"
 
 
-@contextmanager
-def _held_elsewhere(h: Harness) -> Iterator[None]:
-    """The service lock held by another thread for the duration."""
-    taken, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with h.system.ports.lock:
-            taken.set()
-            done.wait()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    taken.wait()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-
-
 def test_a_read_never_waits_for_the_lock() -> None:
     h, token = _harness(3)
-    with _held_elsewhere(h):
+    with held_elsewhere(lambda: h.system.ports.lock):
         assert h.service.serve_at_once(token, GetJobMeta(job_id=JOB)) is None
     assert h.service.serve_at_once(token, GetJobMeta(job_id=JOB)) is not None
 
