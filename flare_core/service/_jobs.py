@@ -79,8 +79,7 @@ def list_jobs(
     (``scan_study``), and one longer than a page is a ``Rows`` reply that reads the rest of
     its pages as the host sends it: no one holds a full listing's rows at once (issue 12).
     """
-    core.authorize(principal, command.right)
-    check_limit(command.limit)  # the wire bounds it too; a Backend caller may not have
+    _check_listing(core, principal, command)
     jobs = core.ports.jobs
     if command.submit_token is not None:
         token = validate_submit_token(command.submit_token)
@@ -111,10 +110,8 @@ def list_jobs(
     page_size = max(1, core.config.list_page_size)
 
     def listing() -> list[dict[str, Any]] | Rows:
-        # Read the study a page at a time, in the listing's own order: newest first for
-        # ``reverse``, and for a limit (mine_only), whose rows are the newest matches.
-        newest_first = command.reverse or bool(command.limit)
-        metas = scan_study(jobs, principal.study, command, newest_first, page_size)
+        # Read the study a page at a time, in the listing's own order.
+        metas = scan_study(jobs, principal.study, command, _newest_first(command), page_size)
         rows = shape_rows(
             metas, command, study=principal.study, caller_name=principal.name, now=now
         )
@@ -147,13 +144,11 @@ def list_jobs_read_only(
         rows = value.work() if isinstance(value, OutsideLock) else value
         assert isinstance(rows, list)  # a limited listing is never a ``Rows`` stream
         return rows
-    core.authorize(principal, command.right)
-    check_limit(command.limit)
-    newest_first = command.reverse or bool(command.limit)  # as ``list_jobs`` reads it
+    _check_listing(core, principal, command)
     page = core.ports.jobs.page(
         study=principal.study,
         size=at_most + 1,  # a page of ``at_most`` may carry a cursor even when it is all
-        newest_first=newest_first,
+        newest_first=_newest_first(command),
         id_prefix=command.id_prefix,
         name_prefix=command.name_prefix,
     )
@@ -166,6 +161,17 @@ def list_jobs_read_only(
     if len(kept) < command.limit and page.after is not None:
         return None  # the caller's newest matches may lie beyond the page
     return kept
+
+
+def _check_listing(core: ServiceCore, principal: Principal, command: ListJobs) -> None:
+    core.authorize(principal, command.right)
+    check_limit(command.limit)  # the wire bounds it too; a Backend caller may not have
+
+
+def _newest_first(command: ListJobs) -> bool:
+    # The order a paged listing reads the study in: newest first for ``reverse``, and for a
+    # limit (mine_only), whose rows are the newest matches.
+    return command.reverse or bool(command.limit)
 
 
 def _newest(rows: Iterator[dict[str, Any]], command: ListJobs) -> list[dict[str, Any]]:

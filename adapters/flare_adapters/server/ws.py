@@ -356,30 +356,24 @@ class _Connection:
         """
         if self.caller is None:
             raise AuthenticationError("not logged in: send a login frame first")
-        token = self.caller.token
+        token, encoding = self.caller.token, self.frames.encoding
+        outcome: tuple[fc.Principal, Served] | _Refused | None
         try:
             quick = serve_at_once(self.app, token, command)  # a quick read, on the loop
-        except (AuthenticationError, fc.SessionClosed):
-            self.caller = None  # as below
-            raise
-        if quick is not None:
-            principal, reply = quick
-            served = Served(encode_raw(reply, self.frames.encoding))
+        except Exception as exc:  # refused at once: handled as one refused in the pool
+            outcome = _Refused(exc)
         else:
+            outcome = None if quick is None else (quick[0], Served(encode_raw(quick[1], encoding)))
+        if outcome is None:
             outcome = await run_sync(
-                self.app,
-                _authenticated_serve,
-                self.app[BACKEND],
-                token,
-                command,
-                self.frames.encoding,
+                self.app, _authenticated_serve, self.app[BACKEND], token, command, encoding
             )
-            if isinstance(outcome, _Refused):
-                if isinstance(outcome.error, (AuthenticationError, fc.SessionClosed)):
-                    # Expired, revoked or logged out: no more events of the session's study.
-                    self.caller = None
-                raise outcome.error
-            principal, served = outcome
+        if isinstance(outcome, _Refused):
+            if isinstance(outcome.error, (AuthenticationError, fc.SessionClosed)):
+                # Expired, revoked or logged out: no more events of the session's study either.
+                self.caller = None
+            raise outcome.error
+        principal, served = outcome
         # A request running alongside may have logged out meanwhile: never bring that back.
         if self.caller is not None and self.caller.token == token:
             self.caller = Caller(token, principal)
