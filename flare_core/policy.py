@@ -18,6 +18,7 @@ The study commands do not use the policy; they have fixed role gates (§9.5),
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -129,6 +130,11 @@ class Submitter(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+# Every request is authorised, and a check normalises a dozen names and re-parses its
+# condition: a third of a job read's service time before these two caches. Both map a str to
+# an immutable result, so a cached answer is the answer; the bounds keep hostile names from
+# growing them (past them, the least recently used entries go).
+@lru_cache(maxsize=4096)
 def _norm(value: str) -> str:
     return " ".join(value.lower().split())
 
@@ -148,6 +154,12 @@ def _parse_one(expression: object) -> tuple[bool, tuple[str, str]]:
     """Parse one condition into ``(blocked, (kind, target))``; kind is any/none/org/name."""
     if not isinstance(expression, str):
         raise PolicyError(f"bad condition expression type - expect str but got {type(expression)}")
+    return _parse_text(expression)
+
+
+@lru_cache(maxsize=1024)
+def _parse_text(expression: str) -> tuple[bool, tuple[str, str]]:
+    # lru_cache keeps returns, not raises: a bad expression is parsed (and refused) each time.
     text = _norm(expression)
     blocked = False
     words = text.split()

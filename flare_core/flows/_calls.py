@@ -74,7 +74,6 @@ def exchange(ctx: FlowContext, step: Call | Upload | Download) -> ClientFlow[Rep
         reply: Reply = yield step
         return reply
     started: float = yield Now()
-    deadline = _Deadline(started, started + policy.deadline)
     # The first attempt runs without tenacity: it nearly always succeeds, and building and
     # driving a ``Retrying`` costs more than a whole in-process call (~100 us). Only after a
     # failure is tenacity built, and that failure becomes its first attempt, so it decides
@@ -88,13 +87,15 @@ def exchange(ctx: FlowContext, step: Call | Upload | Download) -> ClientFlow[Rep
         if not (isinstance(first, Problem) and first.code == _NO_CONNECTION):
             return first
         failure = first.to_exception()
-    return (yield from _retry(policy, step, deadline, failure))
+    return (yield from _retry(policy, step, started, failure))
 
 
 def _retry(
-    policy: RetryPolicy, step: Call | Upload | Download, deadline: _Deadline, failure: Exception
+    policy: RetryPolicy, step: Call | Upload | Download, started: float, failure: Exception
 ) -> ClientFlow[Reply]:
-    """The attempts after a failed first one (``failure``), as tenacity decides them."""
+    """The attempts after a failed first one (``failure``; the call began at ``started``),
+    as tenacity decides them."""
+    deadline = _Deadline(started, started + policy.deadline)
     delays: list[float] = []
     retrying = Retrying(
         sleep=delays.append,

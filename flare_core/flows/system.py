@@ -75,6 +75,8 @@ _SERVER_SIDE = (TargetType.SERVER, TargetType.ALL)
 
 
 def _as_float(value: object) -> float | None:
+    if type(value) is float:  # what JSON and the service give; checked first (every read)
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
@@ -92,7 +94,7 @@ def system_info_from_status(status: Mapping[str, Any]) -> SystemInfo:
         InternalError: the value has no ``"server"`` entry.
     """
     server = status.get(SERVER_SITE)
-    if not isinstance(server, Mapping):
+    if type(server) is not dict and not isinstance(server, Mapping):
         raise InternalError("check_status returned no server status")
     server_info = ServerInfo(
         status=str(server.get("status", "unknown")),
@@ -115,7 +117,8 @@ def system_info_from_status(status: Mapping[str, Any]) -> SystemInfo:
 def _rows(value: object) -> list[Mapping[str, Any]]:
     if not isinstance(value, list):
         return []
-    return [row for row in value if isinstance(row, Mapping)]
+    # ``type(row) is dict`` first: an ABC check costs ~0.3 us, and decoded rows are dicts.
+    return [row for row in value if type(row) is dict or isinstance(row, Mapping)]
 
 
 # Top-level keys of a check_status value that are not site names (the reference's meta keys).

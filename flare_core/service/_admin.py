@@ -276,7 +276,7 @@ class AdminService:
                 studies={**current.studies, name: study},
             )
             # Round-trip through the loading rules so the back door cannot store garbage.
-            self._core.ports.studies.save(parse_registry(dump_registry(candidate)))
+            self._core.save_registry(parse_registry(dump_registry(candidate)))
             schedule(self._core)
 
     def job_meta(self, job_id: str) -> dict[str, Any] | None:

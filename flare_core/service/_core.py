@@ -13,10 +13,12 @@ a listener can never deadlock the service or observe half-applied state.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from types import TracebackType
 from typing import Any, Literal
 
 import msgspec
@@ -135,6 +137,78 @@ def _later(previous: float | None, now: float) -> float:
     return previous + 0.001
 
 
+class _Guard:
+    """``ServiceCore.guard``: every command, every authentication and every engine callback
+    takes it, so it is a plain context manager (a ``contextmanager`` generator costs ~2 us a
+    use here, several times a request). The events raised inside are delivered only when
+    the section ends without an exception, after the lock is released; one that ends in an
+    exception forgets the kept study registry (``ServiceCore.registry``)."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: ServiceCore) -> None:
+        self._core = core
+
+    def __enter__(self) -> None:
+        core = self._core
+        core.ports.lock.__enter__()
+        core._depth += 1
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        core = self._core
+        try:
+            pending = core._leave()
+        finally:
+            try:
+                core.ports.lock.__exit__(kind, error, trace)
+            except BaseException:
+                core.forget_registry()  # the commit failed: what was saved is not stored
+                raise
+        if kind is not None:
+            core.forget_registry()  # cheap insurance: read what the failed section left
+            return
+        core._deliver(pending)
+
+
+class _TryGuard:
+    """``ServiceCore.try_guard`` (a plain context manager for the reason ``_Guard`` is)."""
+
+    __slots__ = ("_core", "_held")
+
+    def __init__(self, core: ServiceCore) -> None:
+        self._core = core
+        self._held = False
+
+    def __enter__(self) -> bool:
+        core = self._core
+        self._held = core.ports.lock.acquire(False)
+        if self._held:
+            core._depth += 1
+        return self._held
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if not self._held:
+            return
+        self._held = False
+        core = self._core
+        try:
+            pending = core._leave()
+        finally:
+            core.ports.lock.release()
+        if kind is None:
+            core._deliver(pending)
+
+
 class ServiceCore:
     """State and shared checks of one ``AdminService``.
 
@@ -159,6 +233,9 @@ class ServiceCore:
         self._next_listener = 0
         self._outbox: list[JobEvent] = []
         self._depth = 0
+        self._guard = _Guard(self)  # holds no state of its own: nested sections share it
+        self._registry: StudyRegistry | None = None
+        self._registry_loaded = False
         self.scheduling = False
         self.reschedule = False
         self.schedule_pending = False
@@ -168,32 +245,14 @@ class ServiceCore:
 
     # --- locking and events ------------------------------------------------------------------
 
-    @contextmanager
-    def guard(self) -> Iterator[None]:
+    def guard(self) -> _Guard:
         """Hold the service lock; deliver the events raised inside once it is released."""
-        with self.ports.lock:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                pending = self._leave()
-        self._deliver(pending)
+        return self._guard
 
-    @contextmanager
-    def try_guard(self) -> Iterator[bool]:
+    def try_guard(self) -> _TryGuard:
         """Hold the service lock for a section that only reads, if nobody else has it now:
-        yields True inside it, or False at once, holding nothing (``Lock.acquire``)."""
-        lock = self.ports.lock
-        if not lock.acquire(False):
-            yield False
-            return
-        self._depth += 1
-        try:
-            yield True
-        finally:
-            pending = self._leave()
-            lock.release()
-        self._deliver(pending)
+        gives True inside it, or False at once, holding nothing (``Lock.acquire``)."""
+        return _TryGuard(self)
 
     def _leave(self) -> tuple[list[JobEvent], list[Callable[[JobEvent], None]]]:
         # Under the lock: the events (and their listeners) to deliver once the outermost
@@ -266,8 +325,29 @@ class ServiceCore:
         return _FAST_DUMMY_HASH
 
     def registry(self) -> StudyRegistry | None:
-        """The study registry (None: there is none)."""
-        return self.ports.studies.load()
+        """The study registry (None: there is none); call under the service lock.
+
+        Loaded once and kept: every request of a study's user checks its membership, and
+        decoding the registry grows with it (~20 us for 10 studies of 20 users, ~0.4 ms for
+        100 of 50). The service is its only writer (``save_registry``). A section that ends
+        in an exception, or whose commit fails (a rollback), forgets it, so what is kept was
+        never read from writes that did not last. Callers never change it: the study rules
+        edit copies (``study_commands._Draft``).
+        """
+        if not self._registry_loaded:
+            self._registry = self.ports.studies.load()
+            self._registry_loaded = True
+        return self._registry
+
+    def save_registry(self, registry: StudyRegistry) -> None:
+        """Store a new registry (under the service lock)."""
+        self.forget_registry()
+        self.ports.studies.save(registry)
+
+    def forget_registry(self) -> None:
+        """Load the registry from the store again on its next use."""
+        self._registry = None
+        self._registry_loaded = False
 
     @staticmethod
     def session_id(token: str) -> str:
@@ -483,8 +563,17 @@ class ServiceCore:
         return download_id
 
 
+# The canonical spelling of a version-4 UUID (RFC 4122 variant), the only one ids are stored
+# in: matched in ~0.3 us where parsing with ``uuid.UUID`` takes ~3 us on every job command.
+_CANONICAL_UUID4 = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+)
+
+
 def _is_uuid4(value: str) -> bool:
-    try:
+    if _CANONICAL_UUID4.fullmatch(value):
+        return True
+    try:  # other spellings uuid.UUID accepts (braces, no hyphens, a urn: prefix)
         return uuid.UUID(value).version == 4
     except ValueError:
         return False

@@ -43,7 +43,7 @@ def _commit(
 ) -> dict[str, Any]:
     registry, payload = result
     if registry is not None:
-        core.ports.studies.save(registry)
+        core.save_registry(registry)
         schedule(core)
     return payload
 
