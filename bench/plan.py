@@ -22,6 +22,7 @@ class Plan:
         batches: batches of ``concurrency`` reads per candidate per round.
         listing_sizes: job counts of the SQLite listing figures.
         listing_calls: calls per listing query per round.
+        study_counts: registry sizes (studies) of the studies figures.
         transfer_bytes: the size of the downloaded and uploaded file.
         idle_sessions: WebSocket sessions held open for the sessions figure.
         nvflare: compare with NVFlare's ``Session`` on a POC.
@@ -40,6 +41,7 @@ class Plan:
     listing_calls: int
     transfer_bytes: int
     idle_sessions: int
+    study_counts: tuple[int, ...] = (1, 10, 100)
     nvflare: bool = False
     nvflare_waits: int = 3
     seed_jobs: int = 10
@@ -93,6 +95,7 @@ def tiny() -> Plan:
         batches=1,
         listing_sizes=(50, 100),
         listing_calls=2,
+        study_counts=(1, 3),
         transfer_bytes=256 * 1024,
         idle_sessions=3,
         nvflare_waits=1,

@@ -10,7 +10,16 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 
-from bench import idle_sessions, listing, nvflare_side, reads, transfers, waiting, writes
+from bench import (
+    idle_sessions,
+    listing,
+    nvflare_side,
+    reads,
+    studies,
+    transfers,
+    waiting,
+    writes,
+)
 from bench.context import Bench
 from bench.plan import Plan
 from bench.results import Figure, Report
@@ -29,6 +38,7 @@ SECTIONS: dict[str, Section] = {
     "writes": writes.measure_writes,
     "waiting": waiting.measure_waits,
     "sessions": idle_sessions.measure_idle_sessions,
+    "studies": studies.measure_studies,
     "transfers": transfers.measure_transfers,
     "listing": listing.measure_listing,
 }

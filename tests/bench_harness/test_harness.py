@@ -24,6 +24,7 @@ _GROUPS = {
     "writes": 10,  # submit, submit with token, clone, abort, delete x (http, ws)
     "waiting": 2,  # (http, ws) at the tiny plan's one poll interval
     "sessions": 2,
+    "studies": 2,  # a study user's read at the tiny plan's two registry sizes
     "transfers": 12,  # (upload, download) x (http, ws) x (throughput, client RSS, server RSS)
     "listing": 10,  # (3 queries + the full detailed listing's time and memory) x 2 sizes
 }
