@@ -94,20 +94,31 @@ class BlobDirectory:
         (the service, replying to a command) must do so after. Nested use joins the outer
         block. Raises ``OSError`` from a failed flush.
         """
-        if getattr(self._grouped, "dirs", None) is not None:
-            yield
-            return
-        dirs: dict[str, None] = {}
-        self._grouped.dirs = dirs
+        outermost = self.begin_group()
         try:
             yield
         finally:
-            self._grouped.dirs = None
-            for directory in dirs:
-                # A directory pruned later in the block is gone: its parent's flush (also
-                # recorded) makes the removal durable.
-                with contextlib.suppress(FileNotFoundError):
-                    fsync_dir(directory)
+            self.end_group(outermost)
+
+    def begin_group(self) -> bool:
+        """Enter a ``grouped_sync()`` without a generator (the service lock enters one per
+        section): True when this call began it; pass that to ``end_group``."""
+        if getattr(self._grouped, "dirs", None) is not None:
+            return False
+        self._grouped.dirs = {}
+        return True
+
+    def end_group(self, outermost: bool) -> None:
+        """Leave the ``grouped_sync()`` ``begin_group`` entered; the outermost flushes."""
+        if not outermost:
+            return
+        dirs: dict[str, None] = self._grouped.dirs
+        self._grouped.dirs = None
+        for directory in dirs:
+            # A directory pruned later in the block is gone: its parent's flush (also
+            # recorded) makes the removal durable.
+            with contextlib.suppress(FileNotFoundError):
+                fsync_dir(directory)
 
     def _sync_dir(self, directory: str) -> None:
         dirs: dict[str, None] | None = getattr(self._grouped, "dirs", None)

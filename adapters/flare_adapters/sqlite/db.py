@@ -146,14 +146,26 @@ class Database:
         Why: one mutation of the service (a submit: its token record, the job, its dispatch
         and start) was several transactions, each a WAL commit and an fsync, in sequence.
         """
-        with self._lock:
-            if self._batching:
-                yield
-                return
-            self._batching = True
-            try:
-                yield
-            finally:
+        outermost = self.begin_batch()
+        try:
+            yield
+        finally:
+            self.end_batch(outermost)
+
+    def begin_batch(self) -> bool:
+        """Enter a ``batch()`` without a generator (the service lock enters one per section):
+        True when this call began it; pass that to ``end_batch``."""
+        self._lock.acquire()
+        if self._batching:
+            return False
+        self._batching = True
+        return True
+
+    def end_batch(self, outermost: bool) -> None:
+        """Leave the ``batch()`` ``begin_batch`` entered; the outermost commits (and raises
+        if that fails, after rolling back)."""
+        try:
+            if outermost:
                 self._batching = False
                 if self._conn.in_transaction:
                     try:
@@ -162,6 +174,8 @@ class Database:
                         with contextlib.suppress(sqlite3.Error):
                             self._conn.execute("ROLLBACK")
                         raise
+        finally:
+            self._lock.release()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
