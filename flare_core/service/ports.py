@@ -280,7 +280,12 @@ class TokenStore(Protocol):
 
 
 class StudyStore(Protocol):
-    """The persisted study registry (reference §9.2)."""
+    """The persisted study registry (reference §9.2).
+
+    The service reads it once and keeps it (``ServiceCore.registry``), so only the service
+    that uses a store may write it: a registry changed behind its back is not seen until a
+    section of it fails or the service restarts.
+    """
 
     def load(self) -> StudyRegistry | None:
         """The registry, or None when the server has none (only ``default`` exists)."""
