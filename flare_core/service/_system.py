@@ -84,10 +84,11 @@ def check_status(core: ServiceCore, principal: Principal, command: CheckStatus) 
     running = _running_jobs(core)
     value: dict[str, Any] = {}
     reference: dict[str, Any] = {}
+    known = {site.name: site for site in core.sites()}  # one store read, whatever the sites
     if clients:
         rows: list[dict[str, Any]] = []
         for name in clients:
-            site = core.site(name)
+            site = known.get(name)
             jobs = [
                 {
                     "job_id": str(m["job_id"]),
@@ -110,7 +111,7 @@ def check_status(core: ServiceCore, principal: Principal, command: CheckStatus) 
         jobs = [{"job_id": str(m["job_id"]), "app_name": server_app(core, m)} for m in running]
         value[SERVER_SITE] = {"status": "started", "start_time": core.start_time, "jobs": jobs}
         reference.update(server_status="started", server_start_time=core.start_time, jobs=jobs)
-        connected = [s for s in core.sites() if s.connected]
+        connected = [s for s in known.values() if s.connected]
         if connected:
             reference["clients"] = [
                 {
@@ -143,8 +144,9 @@ def report_version(
     value: dict[str, Any] = {}
     if server:
         value[SERVER_SITE] = {"version": core.config.version}
+    known = {site.name: site for site in core.sites()}  # one store read, whatever the sites
     for name in clients:
-        site = core.site(name)
+        site = known.get(name)
         value[name] = {"version": core.config.version if site is None else site.version}
     return value
 
