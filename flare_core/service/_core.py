@@ -151,9 +151,7 @@ def _site_info(site: _Site, disabled: frozenset[str]) -> SiteInfo:
 class _Guard:
     """``ServiceCore.guard``: every command, every authentication and every engine callback
     takes it, so it is a plain context manager (a ``contextmanager`` generator costs ~2 us a
-    use here, several times a request). The events raised inside are delivered only when
-    the section ends without an exception, after the lock is released; one that ends in an
-    exception forgets the kept study registry (``ServiceCore.registry``)."""
+    use here, several times a request). ``ServiceCore._end_section`` ends it."""
 
     __slots__ = ("_core",)
 
@@ -171,19 +169,8 @@ class _Guard:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        core = self._core
-        try:
-            pending = core._leave()
-        finally:
-            try:
-                core.ports.lock.__exit__(kind, error, trace)
-            except BaseException:
-                core.forget_registry()  # the commit failed: what was saved is not stored
-                raise
-        if kind is not None:
-            core.forget_registry()  # cheap insurance: read what the failed section left
-            return
-        core._deliver(pending)
+        lock = self._core.ports.lock
+        self._core._end_section(kind is None, lambda: lock.__exit__(kind, error, trace))
 
 
 class _TryGuard:
@@ -208,16 +195,9 @@ class _TryGuard:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if not self._held:
-            return
-        self._held = False
-        core = self._core
-        try:
-            pending = core._leave()
-        finally:
-            core.ports.lock.release()
-        if kind is None:
-            core._deliver(pending)
+        if self._held:
+            self._held = False
+            self._core._end_section(kind is None, self._core.ports.lock.release)
 
 
 class ServiceCore:
@@ -247,6 +227,7 @@ class ServiceCore:
         self._guard = _Guard(self)  # holds no state of its own: nested sections share it
         self._registry: StudyRegistry | None = None
         self._registry_loaded = False
+        self._registry_saved = False  # by the outermost section running now
         self.scheduling = False
         self.reschedule = False
         self.schedule_pending = False
@@ -264,6 +245,30 @@ class ServiceCore:
         """Hold the service lock for a section that only reads, if nobody else has it now:
         gives True inside it, or False at once, holding nothing (``Lock.acquire``)."""
         return _TryGuard(self)
+
+    def _end_section(self, ok: bool, release: Callable[[], object]) -> None:
+        """End a locked section (``guard``, ``try_guard``): ``release`` the lock, then, when
+        the section ended without an exception (``ok``), deliver its events. A section that
+        saved the study registry and then failed, or whose release (the commit) failed,
+        forgets the registry: the save may not have lasted."""
+        try:
+            pending = self._leave()
+        finally:
+            outermost = not self._depth
+            try:
+                release()
+            except BaseException:
+                self._settle_registry(outermost, lasted=False)
+                raise
+        self._settle_registry(outermost, lasted=ok)
+        if ok:
+            self._deliver(pending)
+
+    def _settle_registry(self, outermost: bool, *, lasted: bool) -> None:
+        if not lasted and self._registry_saved:
+            self.forget_registry()
+        if outermost:
+            self._registry_saved = False
 
     def _leave(self) -> tuple[list[JobEvent], list[Callable[[JobEvent], None]]]:
         # Under the lock: the events (and their listeners) to deliver once the outermost
@@ -340,10 +345,11 @@ class ServiceCore:
 
         Loaded once and kept: every request of a study's user checks its membership, and
         decoding the registry grows with it (~20 us for 10 studies of 20 users, ~0.4 ms for
-        100 of 50). The service is its only writer (``save_registry``). A section that ends
-        in an exception, or whose commit fails (a rollback), forgets it, so what is kept was
-        never read from writes that did not last. Callers never change it: the study rules
-        edit copies (``study_commands._Draft``).
+        100 of 50). The service is its only writer (``save_registry``). A section that saved
+        it and then raised, or whose commit failed, forgets it (``_end_section``), so what
+        is kept was never read from a save that did not last; a failed request that saved
+        nothing keeps it. Callers never change it: the study rules edit copies
+        (``study_commands._Draft``).
         """
         if not self._registry_loaded:
             self._registry = self.ports.studies.load()
@@ -353,6 +359,7 @@ class ServiceCore:
     def save_registry(self, registry: StudyRegistry) -> None:
         """Store a new registry (under the service lock)."""
         self.forget_registry()
+        self._registry_saved = True
         self.ports.studies.save(registry)
 
     def forget_registry(self) -> None:
@@ -462,15 +469,15 @@ class ServiceCore:
         """Connected site -> its certificate org (study registration checks)."""
         return {s.name: s.org for s in self._sites.values() if s.connected}
 
-    def site(self, name: str) -> SiteInfo | None:
-        """A snapshot of one known site."""
-        site = self._sites.get(name)
-        return None if site is None else _site_info(site, self.ports.sites.disabled())
-
     def sites(self) -> list[SiteInfo]:
-        """Snapshots of every known site, by name (one read of the disabled set for all)."""
+        """Snapshots of every known site, by name."""
+        return list(self.sites_by_name().values())
+
+    def sites_by_name(self) -> dict[str, SiteInfo]:
+        """Name -> snapshot of every known site, in name order: one read of the store's
+        disabled set for all of them (a status command reports every site)."""
         disabled = self.ports.sites.disabled()
-        return [_site_info(self._sites[name], disabled) for name in sorted(self._sites)]
+        return {name: _site_info(self._sites[name], disabled) for name in sorted(self._sites)}
 
     def connect(self, name: str, org: str, version: str) -> None:
         """Mark a site connected (now), remembering its org and version."""

@@ -84,7 +84,7 @@ def check_status(core: ServiceCore, principal: Principal, command: CheckStatus) 
     running = _running_jobs(core)
     value: dict[str, Any] = {}
     reference: dict[str, Any] = {}
-    known = {site.name: site for site in core.sites()}  # one store read, whatever the sites
+    known = core.sites_by_name()
     if clients:
         rows: list[dict[str, Any]] = []
         for name in clients:
@@ -144,7 +144,7 @@ def report_version(
     value: dict[str, Any] = {}
     if server:
         value[SERVER_SITE] = {"version": core.config.version}
-    known = {site.name: site for site in core.sites()}  # one store read, whatever the sites
+    known = core.sites_by_name()
     for name in clients:
         site = known.get(name)
         value[name] = {"version": core.config.version if site is None else site.version}

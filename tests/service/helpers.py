@@ -1,5 +1,5 @@
 """Helpers for the AdminService tests: a wired memory system, job archives, reply checks, a
-lock held by another thread."""
+lock held by another thread, a call counter."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal
+
+import pytest
 
 from flare_adapters.memory.system import MemorySystem, build_memory_system
 from flare_core import Command, Ok, Principal, Problem, Reply, SubmitJob
@@ -183,3 +185,18 @@ def held_elsewhere(
     finally:
         done.set()
         thread.join()
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, target: object, name: str) -> Callable[[], int]:
+    """Count the calls of ``target.name`` (a store's method, say) from now on; the function
+    returned tells how many there were."""
+    calls = 0
+    method = getattr(target, name)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return method(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, counting)
+    return lambda: calls

@@ -2,8 +2,9 @@
 
 Every request of a study's user checks that the user is still a member, and decoding the
 registry grows with it, so the service loads it once and keeps it. It is the registry's only
-writer: a save replaces what it keeps, and a section that ends in an exception, or whose
-commit fails, forgets it, so the next use reads the store again.
+writer: a save replaces what it keeps, and a section that saved it and then raised, or
+whose commit failed, forgets it, so the next use reads the store again. A failed request
+that saved nothing (an unknown job, a refused right) keeps it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import pytest
 from flare_core import (
     AddStudyUser,
     AuthenticationError,
+    GetJobMeta,
     ListJobs,
+    Problem,
     RemoveStudyUser,
     SessionExpired,
 )
 from flare_core.service._core import ServiceCore
 from flare_core.studies import StudyRegistry
-from tests.service.helpers import ADMIN, LEAD, MEMBER, Harness
+from tests.service.helpers import ADMIN, LEAD, MEMBER, Harness, count_calls
 
 STUDY = "s1"
 
@@ -35,17 +38,7 @@ def _core(h: Harness) -> ServiceCore:
 
 
 def _count_loads(h: Harness, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
-    store = h.system.ports.studies
-    loads = 0
-    load = store.load
-
-    def counting() -> StudyRegistry | None:
-        nonlocal loads
-        loads += 1
-        return load()
-
-    monkeypatch.setattr(store, "load", counting)
-    return lambda: loads
+    return count_calls(monkeypatch, h.system.ports.studies, "load")
 
 
 def _study_harness() -> Harness:
@@ -76,26 +69,46 @@ def test_a_study_change_applies_to_the_next_request() -> None:
         h.service.authenticate(grant.token)
 
 
-def test_a_section_that_raises_forgets_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_section_that_saved_and_raised_forgets_the_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     h = _study_harness()
     core = _core(h)
     with core.guard():
         kept = core.registry()
     loads = _count_loads(h, monkeypatch)
-    with core.guard():
-        assert core.registry() is kept
-    assert loads() == 0
 
-    def failing_section() -> None:
+    def failing_section(save: bool) -> None:
         with core.guard():
+            if save:
+                core.save_registry(StudyRegistry())
             core.registry()
-            raise RuntimeError("the section failed after reading")
+            raise RuntimeError("the section failed")
 
     with pytest.raises(RuntimeError):
-        failing_section()
+        failing_section(save=False)
     with core.guard():
-        assert core.registry() == kept
-    assert loads() == 1
+        assert core.registry() is kept  # nothing was saved: nothing to doubt
+    assert loads() == 0
+    with pytest.raises(RuntimeError):
+        failing_section(save=True)
+    assert loads() == 1  # the section's own read after its save
+    with core.guard():
+        assert core.registry() == h.system.ports.studies.load()
+    assert loads() == 3  # read again after the failure, then the check's own read
+
+
+def test_a_failed_request_keeps_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = _study_harness()
+    grant = h.service.login(LEAD, LEAD, STUDY)
+    loads = _count_loads(h, monkeypatch)
+    principal = h.service.authenticate(grant.token)
+    for _ in range(5):
+        reply = h.reply(principal, GetJobMeta(job_id="3f2b6c1e-8a4d-4c2b-9f1e-2d3c4b5a6e7f"))
+        assert isinstance(reply, Problem)
+        assert reply.code == "job_not_found"
+        h.service.authenticate(grant.token)
+    assert loads() == 0
 
 
 class _FailingCommit:

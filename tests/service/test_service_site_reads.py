@@ -4,12 +4,10 @@ used it once per addressed client (and once more per known site for the server's
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from flare_core import CheckStatus, Command, DisableClient, ReportVersion
-from tests.service.helpers import Harness
+from tests.service.helpers import Harness, count_calls
 
 SITES = tuple(f"site-{n}" for n in range(1, 13))
 
@@ -21,27 +19,13 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def _count_reads(h: Harness, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
-    store = h.system.ports.sites
-    reads = 0
-    disabled = store.disabled
-
-    def counting() -> frozenset[str]:
-        nonlocal reads
-        reads += 1
-        return disabled()
-
-    monkeypatch.setattr(store, "disabled", counting)
-    return lambda: reads
-
-
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_one_read_of_the_disabled_sites_per_command(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = Harness(sites=SITES)
     admin = h.login()
-    reads = _count_reads(h, monkeypatch)
+    reads = count_calls(monkeypatch, h.system.ports.sites, "disabled")
     value = h.ok(admin, COMMANDS[name])
     assert reads() <= 1
     if name.endswith(("client", "all")):

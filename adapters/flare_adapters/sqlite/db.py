@@ -73,15 +73,15 @@ class _Reading:
     ``contextmanager`` generator costs ~2 us a use). It keeps no state of its own, so nested
     and concurrent reads share one."""
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conn", "_lock")
 
-    def __init__(self, lock: threading.RLock, db: Database) -> None:
+    def __init__(self, lock: threading.RLock, conn: sqlite3.Connection) -> None:
         self._lock = lock
-        self._db = db
+        self._conn = conn
 
     def __enter__(self) -> sqlite3.Connection:
         self._lock.acquire()
-        return self._db._conn
+        return self._conn
 
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
@@ -103,7 +103,6 @@ class Database:
         self.path = path
         self._lock = threading.RLock()
         self._batching = False  # only read or set by the thread holding _lock
-        self._reading = _Reading(self._lock, self)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves (explicit, IMMEDIATE).
         self._conn = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
@@ -113,6 +112,7 @@ class Database:
         except BaseException:
             self._conn.close()
             raise
+        self._reading = _Reading(self._lock, self._conn)
 
     def _configure(self) -> None:
         conn = self._conn
