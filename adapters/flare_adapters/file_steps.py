@@ -18,12 +18,18 @@ import zipfile
 from collections.abc import Generator, Iterator
 from typing import IO
 
-from flare_adapters.zipsafe import UnsafeZipError, ZipArchiveView, choose_compression, open_zip
+from flare_adapters.zipsafe import (
+    CHUNK_SIZE,
+    UnsafeZipError,
+    ZipArchiveView,
+    ZipSink,
+    choose_compression,
+    open_zip,
+)
 from flare_core.errors import InternalError
 from flare_core.steps import PathInfo
 
 __all__ = [
-    "CHUNK_SIZE",
     "MAX_SUFFIX",
     "extract_archive",
     "inspect_path",
@@ -31,37 +37,8 @@ __all__ = [
     "zip_folder",
 ]
 
-CHUNK_SIZE = 256 * 1024
-"""Bytes read from a file at a time while zipping: one worker hop and one frame each, the
-network chunk size (64 KiB made the hops the cost of a large upload)."""
-
 MAX_SUFFIX = 1000
 """How many ``__N`` suffixes are tried for a download directory (the reference's limit)."""
-
-
-class _Spool:
-    """A write-only, unseekable sink that zipfile writes into and the generator drains.
-
-    It has no ``tell``/``seek``, so zipfile streams (data descriptors, no seeking back).
-    """
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def write(self, data: bytes, /) -> int:
-        self._buffer += data
-        return len(data)
-
-    def flush(self) -> None:
-        """Nothing to flush: the generator drains the buffer."""
-
-    def close(self) -> None:
-        """Nothing to close: the buffer lives as long as the generator."""
-
-    def drain(self) -> bytes:
-        data = bytes(self._buffer)
-        self._buffer.clear()
-        return data
 
 
 def inspect_path(path: str) -> PathInfo:
@@ -115,10 +92,10 @@ def zip_folder(folder: str, chunk_size: int = CHUNK_SIZE) -> Generator[bytes, No
     """
     folder = os.path.abspath(folder)
     top = os.path.basename(folder.rstrip(os.sep)) + "/"
-    spool = _Spool()
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    sink = ZipSink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(zipfile.ZipInfo.from_file(folder, top, strict_timestamps=False), b"")
-        yield from _nonempty(spool.drain())
+        yield from _nonempty(sink.take())
         for path, suffix, is_dir in _walk(folder):
             info = zipfile.ZipInfo.from_file(path, top + suffix, strict_timestamps=False)
             if is_dir:
@@ -131,10 +108,10 @@ def zip_folder(folder: str, chunk_size: int = CHUNK_SIZE) -> Generator[bytes, No
                     with archive.open(info, "w") as target:
                         while block:
                             target.write(block)
-                            yield from _nonempty(spool.drain())
+                            yield from _nonempty(sink.take())
                             block = source.read(chunk_size)
-            yield from _nonempty(spool.drain())
-    yield from _nonempty(spool.drain())
+            yield from _nonempty(sink.take())
+    yield from _nonempty(sink.take())
 
 
 def _nonempty(data: bytes) -> Iterator[bytes]:

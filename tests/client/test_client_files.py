@@ -11,7 +11,7 @@ import pytest
 
 from flare_adapters import file_steps
 from flare_adapters.file_steps import extract_archive, inspect_path, list_dirs, zip_folder
-from flare_adapters.zipsafe import open_zip
+from flare_adapters.zipsafe import ZipSink, open_zip
 from flare_core import InternalError
 from flare_core.steps import PathInfo
 from flare_core.tokens import content_hash
@@ -65,6 +65,45 @@ def test_zip_folder_streams_in_bounded_chunks(tmp_path: Path) -> None:
     assert all(chunks)
     archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
     assert archive.read("big/blob.bin") == payload
+
+
+def test_zip_folder_passes_a_stored_members_blocks_through_uncopied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large incompressible file is stored: each block read from it after the first (which
+    # joins the member's header) leaves the generator as that very object, not a copy.
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "blob.bin").write_bytes(os.urandom(300_000))
+    read: list[bytes] = []
+
+    class Recording(io.FileIO):
+        def read(self, size: int | None = -1, /) -> bytes:
+            block = super().read(size)
+            read.append(block)
+            return block
+
+    monkeypatch.setattr(file_steps, "open", Recording, raising=False)  # the module's open()
+    chunks = list(zip_folder(str(folder), chunk_size=100_000))
+    blocks = [block for block in read if block]
+    assert [len(block) for block in blocks] == [100_000, 100_000, 100_000]
+    assert all(any(chunk is block for chunk in chunks) for block in blocks[1:])
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
+    assert archive.read("big/blob.bin") == b"".join(blocks)
+
+
+def test_zip_sink_hands_out_what_was_written_since_the_last_take() -> None:
+    sink = ZipSink()
+    assert sink.take() == b""
+    sink.write(b"ab")
+    sink.write(memoryview(b"cd"))
+    assert sink.tell() == 4
+    assert sink.take() == b"abcd"
+    one = b"x" * 10
+    sink.write(one)
+    assert sink.take() is one
+    assert sink.tell() == 14
+    assert not sink.seekable()
 
 
 def test_zip_folder_is_lazy(tmp_path: Path) -> None:

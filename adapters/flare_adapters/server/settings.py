@@ -24,8 +24,9 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         max_zip_entry_bytes: largest uncompressed member.
         max_zip_total_bytes: largest total uncompressed size.
         max_zip_ratio: largest compression ratio of a member bigger than 1 MiB.
-        chunk_bytes: download chunk size (HTTP writes and WebSocket chunk frames), and the
-            size of each piece of a streamed listing's HTTP body.
+        chunk_bytes: the size of a WebSocket download's chunk frames, of the pieces an HTTP
+            upload's body is read in, and of each piece of a streamed listing's HTTP body
+            (an HTTP download sends the archive's pieces as they are read).
         ws_max_frame_bytes: largest WebSocket frame accepted (bigger: close 1009).
         ws_heartbeat: seconds between WebSocket pings; a missing pong closes the connection.
         ws_max_in_flight: most concurrent requests on one WebSocket connection.
