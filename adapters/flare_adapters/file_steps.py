@@ -77,12 +77,14 @@ def zip_folder(folder: str, chunk_size: int = CHUNK_SIZE) -> Generator[bytes, No
     ``zipsafe.choose_compression`` decides from its first bytes).
 
     Every member sits under ``<basename(folder)>/``; directory entries (empty ones too) and
-    dot-files are included, symlinks are skipped. Memory use is bounded by ``chunk_size``
-    plus the compressor's buffer, whatever the folder's size.
+    dot-files are included, symlinks are skipped. Memory use is bounded by about twice
+    ``chunk_size`` (the block read, and what is held until a chunk's worth is written) plus
+    the compressor's buffer, whatever the folder's size.
 
     Args:
         folder: an existing directory.
-        chunk_size: bytes read from a file at a time.
+        chunk_size: bytes read from a file at a time, and the least a chunk holds (all but
+            the last): a folder of small files goes out in few pieces, not one per entry.
 
     Yields:
         Non-empty chunks of the archive, in order.
@@ -95,7 +97,6 @@ def zip_folder(folder: str, chunk_size: int = CHUNK_SIZE) -> Generator[bytes, No
     sink = ZipSink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(zipfile.ZipInfo.from_file(folder, top, strict_timestamps=False), b"")
-        yield from _nonempty(sink.take())
         for path, suffix, is_dir in _walk(folder):
             info = zipfile.ZipInfo.from_file(path, top + suffix, strict_timestamps=False)
             if is_dir:
@@ -108,9 +109,9 @@ def zip_folder(folder: str, chunk_size: int = CHUNK_SIZE) -> Generator[bytes, No
                     with archive.open(info, "w") as target:
                         while block:
                             target.write(block)
-                            yield from _nonempty(sink.take())
+                            yield from _nonempty(sink.take(chunk_size))
                             block = source.read(chunk_size)
-            yield from _nonempty(sink.take())
+            yield from _nonempty(sink.take(chunk_size))
     yield from _nonempty(sink.take())
 
 

@@ -307,6 +307,7 @@ class ZipSink(io.RawIOBase):
         super().__init__()
         self._parts: list[bytes] = []
         self._pos = 0
+        self._pending = 0
 
     def writable(self) -> bool:
         return True
@@ -315,16 +316,26 @@ class ZipSink(io.RawIOBase):
         chunk = bytes(data)  # no copy for bytes; a memoryview's buffer may be reused
         self._parts.append(chunk)
         self._pos += len(chunk)
+        self._pending += len(chunk)
         return len(chunk)
 
     def tell(self) -> int:
         # zipfile records offsets via tell(); an unseekable sink still knows its position.
         return self._pos
 
-    def take(self) -> bytes:
-        """Everything written since the last take (``b""`` when nothing was)."""
+    def take(self, at_least: int = 0) -> bytes:
+        """Everything written since the last take, once that is at least ``at_least`` bytes
+        (else ``b""``, and it stays for a later take).
+
+        The writers take at least a chunk while an archive grows: every piece they hand out
+        crosses a thread and becomes a frame or a write, so a small folder's dozen headers
+        and directory entries go out as one piece, not one each.
+        """
+        if self._pending < at_least or not self._parts:
+            return b""
         data = b"".join(self._parts)  # one part: the part itself
         self._parts.clear()
+        self._pending = 0
         return data
 
 
@@ -337,7 +348,8 @@ def stream_zip(members: Iterable[tuple[str, Iterable[bytes]]]) -> Iterator[bytes
             lazily, when its member is written. Names must be safe relative POSIX paths.
 
     Yields:
-        Consecutive pieces of the archive (never empty).
+        Consecutive pieces of the archive (never empty), each at least ``CHUNK_SIZE`` bytes
+        but the last: a result of many small logs goes out in few pieces.
 
     Raises:
         UnsafeZipError: a member name is unsafe.
@@ -355,9 +367,9 @@ def stream_zip(members: Iterable[tuple[str, Iterable[bytes]]]) -> Iterator[bytes
             with zf.open(info, "w", force_zip64=True) as out:
                 for chunk in content:
                     out.write(chunk)
-                    if data := sink.take():
+                    if data := sink.take(CHUNK_SIZE):
                         yield data
-            if data := sink.take():
+            if data := sink.take(CHUNK_SIZE):
                 yield data
     if data := sink.take():
         yield data

@@ -92,6 +92,21 @@ def test_zip_folder_passes_a_stored_members_blocks_through_uncopied(
     assert archive.read("big/blob.bin") == b"".join(blocks)
 
 
+def test_zip_folder_sends_small_files_in_pieces_of_at_least_a_chunk(tmp_path: Path) -> None:
+    # Each piece crosses a thread and becomes a frame or a write: a folder of small files
+    # is one piece, not one per entry, and a larger one comes in chunk-sized pieces.
+    folder = build_tree(tmp_path)
+    assert len(list(zip_folder(str(folder)))) == 1
+    for index in range(40):
+        (folder / f"part-{index}.bin").write_bytes(os.urandom(700))
+    chunks = list(zip_folder(str(folder), chunk_size=4096))
+    assert len(chunks) > 5
+    assert all(len(chunk) >= 4096 for chunk in chunks[:-1])
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
+    assert archive.testzip() is None
+    assert len(archive.namelist()) == 48
+
+
 def test_zip_sink_hands_out_what_was_written_since_the_last_take() -> None:
     sink = ZipSink()
     assert sink.take() == b""
@@ -104,6 +119,11 @@ def test_zip_sink_hands_out_what_was_written_since_the_last_take() -> None:
     assert sink.take() is one
     assert sink.tell() == 14
     assert not sink.seekable()
+    sink.write(b"ef")
+    assert sink.take(at_least=3) == b""  # kept for a later take
+    sink.write(b"g")
+    assert sink.take(at_least=3) == b"efg"
+    assert sink.take() == b""
 
 
 def test_zip_folder_is_lazy(tmp_path: Path) -> None:

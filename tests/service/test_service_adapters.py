@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import random
 import stat
 import uuid
@@ -22,7 +23,13 @@ from flare_adapters.memory.stores import (
     MemoryTokenStore,
 )
 from flare_adapters.memory.workspaces import MemoryFileTree, MemoryWorkspaces
-from flare_adapters.zipsafe import UnsafeZipError, ZipLimits, open_zip, stream_zip
+from flare_adapters.zipsafe import (
+    CHUNK_SIZE,
+    UnsafeZipError,
+    ZipLimits,
+    open_zip,
+    stream_zip,
+)
 from flare_core import InvalidArgumentError, InvalidJobDefinition, Principal
 from flare_core.service.ports import SessionRecord
 from flare_core.shell import FileStat
@@ -110,6 +117,16 @@ def test_stream_zip_round_trips_through_open_zip() -> None:
     assert view.size("b.bin") == 9
     with pytest.raises(KeyError):
         view.open("missing")
+
+
+def test_stream_zip_sends_small_members_in_one_piece_and_large_ones_in_chunks() -> None:
+    small = [(f"logs/{index}.txt", [b"line\n" * 20]) for index in range(50)]
+    assert len(list(stream_zip(small))) == 1
+    block = os.urandom(CHUNK_SIZE)  # incompressible: stored, each block passed on as itself
+    pieces = list(stream_zip([*small, ("model.bin", [block, block, block])]))
+    assert all(len(piece) >= CHUNK_SIZE for piece in pieces[:-1])
+    assert any(piece is block for piece in pieces)
+    assert b"".join(open_zip(io.BytesIO(b"".join(pieces))).open("model.bin")) == block * 3
 
 
 def test_stream_zip_is_reproducible_and_refuses_unsafe_names() -> None:

@@ -4,6 +4,7 @@ problems re-raised as exactly the server's exception, progress, deadlines and ex
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from pathlib import Path
@@ -121,6 +122,9 @@ def test_progress_is_reported_both_ways(
     uploads = [r for r in reports if r.direction == "upload"]
     assert len(uploads) > 10
     assert [r.transferred for r in uploads] == sorted(r.transferred for r in uploads)
+    # Every transport sends (and reports) pieces of at most the session's chunk size.
+    sent = [0, *(r.transferred for r in uploads)]
+    assert max(after - before for before, after in itertools.pairwise(sent)) <= 64 * 1024
     assert uploads[-1].done
     assert uploads[-1].op == "submit_job"
     assert uploads[-1].transferred > len(big)

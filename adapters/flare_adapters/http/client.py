@@ -297,7 +297,7 @@ class AsyncHttpTransport:
         loop = asyncio.get_running_loop()
         with _translate(limit, caller):
             async with asyncio.timeout(loop.time() + limit) as deadline:
-                pump = ChunkPump(chunks, caller)
+                pump = ChunkPump(chunks, caller, self._options.chunk_size)
 
                 async def body() -> AsyncIterator[bytes]:
                     sent = 0

@@ -41,7 +41,7 @@ import itertools
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterable, Callable, Iterator
+from collections.abc import AsyncIterable, Callable
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -159,11 +159,6 @@ def _endpoint(url: str) -> str:
 
 def _subscribe_frame(job_id: str) -> Callable[[int], SubscribeFrame]:
     return lambda rid: SubscribeFrame(id=rid, job_id=wire_job_id(job_id))
-
-
-def _pieces(chunk: bytes, size: int) -> Iterator[bytes]:
-    for start in range(0, len(chunk), size):
-        yield chunk[start : start + size]
 
 
 class AsyncWsTransport:
@@ -462,7 +457,7 @@ class AsyncWsTransport:
         request_id = link.next_id()
         queue = link.open(request_id)
         finished = False
-        pump = ChunkPump(chunks, caller)
+        pump = ChunkPump(chunks, caller, self._options.chunk_size)
         try:
             with translate(limit, caller):
                 async with asyncio.timeout(limit) as deadline:
@@ -473,18 +468,17 @@ class AsyncWsTransport:
                         return first.reply
                     credit = Credit(first.n)
                     sent = 0
-                    while (chunk := await pump.next()) is not None:
-                        for piece in _pieces(chunk, self._options.chunk_size):
-                            while not credit.spend():
-                                answer = await take(queue)
-                                if answer.reply is not None:
-                                    finished = True  # refused mid-way (e.g. too large)
-                                    return answer.reply
-                                credit.grant(answer.n)
-                            await link.send(ChunkFrame(id=request_id, data=piece))
-                            sent += len(piece)
-                            deadline.reschedule(loop.time() + limit)
-                            caller.report("upload", sent)
+                    while (piece := await pump.next()) is not None:
+                        while not credit.spend():
+                            answer = await take(queue)
+                            if answer.reply is not None:
+                                finished = True  # refused mid-way (e.g. too large)
+                                return answer.reply
+                            credit.grant(answer.n)
+                        await link.send(ChunkFrame(id=request_id, data=piece))
+                        sent += len(piece)
+                        deadline.reschedule(loop.time() + limit)
+                        caller.report("upload", sent)
                     await link.send(UploadEndFrame(id=request_id))
                     caller.report("upload", sent, done=True)
                     while True:
