@@ -1,10 +1,11 @@
 """``submit_job`` (reference §2.3, §2.4; DECISIONS §8, §9, §12).
 
-Pipeline: authorize -> check the token and folder name -> store the upload under a staging key
-(outside the lock: it may be large) -> open it through the blob store's zipsafe checks ->
-validate the job definition -> hash the content when a token is given -> under the lock: study
-enrollment, then the token decision, then create the job with a server-generated UUID4 and
-move the upload to ``jobs/<id>/job.zip``. The staging blob is always cleaned up.
+Pipeline: authorize -> check the token and folder name -> store the upload under a scratch key
+(``ports.SCRATCH_PREFIX``; outside the lock: it may be large) -> open it through the blob
+store's zipsafe checks -> validate the job definition -> hash the content when a token is
+given -> under the lock: study enrollment, then the token decision, then create the job with a
+server-generated UUID4 and move the upload to ``jobs/<id>/job.zip``. The staging blob is
+always cleaned up.
 
 User tokens and the session's private tokens (``token_scope="session"``) live in separate
 scopes, so they never collide.
@@ -30,6 +31,7 @@ from flare_core.lifecycle import creation_fields
 from flare_core.principal import Principal
 from flare_core.service._core import JOB_ARCHIVE, ServiceCore, job_blob_prefix
 from flare_core.service._scheduler import schedule
+from flare_core.service.ports import SCRATCH_PREFIX
 from flare_core.studies import enrolled_sites
 from flare_core.timefmt import iso_local
 from flare_core.tokens import (
@@ -72,7 +74,7 @@ def submit_job(
     check_folder_name(command.folder_name)
     if upload is None:
         raise InternalError("server internal error: missing upload file")
-    staging = f"uploads/{core.ports.ids.secret()}/"
+    staging = f"{SCRATCH_PREFIX}{core.ports.ids.secret()}/"
     try:
         core.ports.blobs.write(staging + JOB_ARCHIVE, upload)
         archive = core.ports.blobs.archive(staging + JOB_ARCHIVE)

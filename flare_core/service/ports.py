@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, Final, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
@@ -27,6 +27,7 @@ from flare_core.studies import StudyRegistry
 from flare_core.tokens import TokenRecord, TokenScope
 
 __all__ = [
+    "SCRATCH_PREFIX",
     "BlobStore",
     "Clock",
     "Engine",
@@ -344,6 +345,14 @@ class SessionStore(Protocol):
     def purge(self, idle_before: float) -> int:
         """Forget every session whose ``last_seen`` is older than ``idle_before``; the count."""
         ...
+
+
+SCRATCH_PREFIX: Final = "uploads/"
+"""Blobs under this prefix are scratch: an upload staged while it is checked, which the
+service moves to a kept key or deletes before its command replies. No reply depends on a
+scratch key surviving a crash, so a ``BlobStore`` need not make their names durable (a blob
+directory skips those directory flushes) and its recovery may delete them all; a blob moved
+out of scratch is as durable as one written under its new key."""
 
 
 class BlobStore(Protocol):

@@ -29,7 +29,7 @@ from flare_adapters.sqlite.stores import (
 from flare_adapters.zipsafe import ZipLimits
 from flare_core.errors import InvalidJobDefinition
 from flare_core.principal import Principal
-from flare_core.service.ports import SessionRecord
+from flare_core.service.ports import SCRATCH_PREFIX, SessionRecord
 from flare_core.studies import Study, StudyRegistry
 from flare_core.tokens import TokenRecord, TokenScope
 from tests.server.server_kit import hello_zip, make_zip
@@ -552,6 +552,32 @@ def test_a_sync_group_flushes_each_directory_once_at_its_end(
     assert len(flushed) == len(set(flushed))
     blobs.write("jobs/j2/job.zip", [b"y"])  # after the group: flushed at once again
     assert flushed[-2:] == ["jobs", "jobs/j2"]
+
+
+def test_a_scratch_blobs_name_is_never_flushed_but_its_content_is(
+    blobs: BlobDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A staged upload: its directories are neither flushed when made nor when pruned; the
+    # move to a kept key flushes the kept directories, and the content was flushed first.
+    flushed = _flushes(monkeypatch, blobs)
+    real_fsync = os.fsync
+    files: list[int] = []
+
+    def fsync(fd: int) -> None:
+        files.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    blobs.write(f"{SCRATCH_PREFIX}s1/job.zip", [b"upload"])
+    assert flushed == []
+    assert len(files) == 1  # the content, before its rename
+    blobs.move(f"{SCRATCH_PREFIX}s1/job.zip", "jobs/j1/job.zip")
+    assert flushed == [".", "jobs", "jobs/j1"]
+    assert b"".join(blobs.read("jobs/j1/job.zip")) == b"upload"
+    assert not os.path.exists(os.path.join(blobs.root, "data", SCRATCH_PREFIX))
+    blobs.write(f"{SCRATCH_PREFIX}s2/job.zip", [b"refused"])
+    assert blobs.delete_prefix(f"{SCRATCH_PREFIX}s2/") == 1
+    assert flushed == [".", "jobs", "jobs/j1"]
 
 
 def test_a_directory_removed_inside_a_group_is_not_flushed(

@@ -34,13 +34,35 @@ async def test_network_chunks_are_written_in_blocks_of_a_mebibyte(tmp_path: Path
     chunks = [bytes([i % 251]) * (64 << 10) for i in range(40)]  # 2.5 MiB in 64 KiB pieces
     for chunk in chunks:
         await spool.write(chunk)
-    await spool.finish()
+    spool.close()  # the rest, in the worker job that serves the upload
     executor.shutdown()
-    # Two full blocks, then the rest and the close at finish: not one hop per chunk.
-    assert executor.calls == (len(chunks) * (64 << 10)) // SPOOL_WRITE_BYTES + 2
+    # Two full blocks: not one hop per chunk.
+    assert executor.calls == (len(chunks) * (64 << 10)) // SPOOL_WRITE_BYTES
     assert b"".join(spool.chunks()) == b"".join(chunks)
     spool.discard()
     assert not os.path.exists(spool.path)
+
+
+async def test_a_small_upload_touches_the_disk_only_when_closed(tmp_path: Path) -> None:
+    executor = CountingExecutor()
+    spool = Spool(str(tmp_path), 1 << 20, executor)
+    await spool.write(b"a small job folder")
+    assert os.listdir(tmp_path) == []
+    assert executor.calls == 0
+    spool.close()
+    spool.close()  # idempotent
+    assert os.listdir(tmp_path) == [os.path.basename(spool.path)]
+    assert b"".join(spool.chunks()) == b"a small job folder"
+    spool.discard()
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(RuntimeError, match="closed"):
+        await spool.write(b"late")
+    empty = Spool(str(tmp_path), 1 << 20, executor)
+    empty.close()  # an empty upload is an empty file (the archive check refuses it)
+    assert os.path.getsize(empty.path) == 0
+    empty.discard()
+    Spool(str(tmp_path), 1 << 20, executor).discard()  # never written: nothing to delete
+    executor.shutdown()
 
 
 async def test_the_limit_counts_bytes_not_yet_written(tmp_path: Path) -> None:
@@ -55,7 +77,7 @@ async def test_discard_leaves_a_file_the_blob_store_took(tmp_path: Path) -> None
     blobs = BlobDirectory(str(tmp_path / "blobs"))
     spool = Spool(blobs.spool_dir(), 1 << 20, None)
     await spool.write(b"job archive")
-    await spool.finish()
+    spool.close()
     blobs.write("uploads/u/job.zip", spool.chunks())
     with open(spool.path, "wb") as reused:  # a later upload that got the same name
         reused.write(b"someone else's")

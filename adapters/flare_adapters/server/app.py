@@ -412,10 +412,9 @@ async def _upload(request: web.Request, caller: Caller, command: fc.Command) -> 
         settings.max_upload_bytes,
         app[EXECUTOR],
     )
-    try:
-        return reply_response(await upload_reply(app, caller.principal, command, spool))
-    finally:
-        await run_sync(app, spool.discard)
+    # The middleware authenticated the caller before the body was read.
+    _, reply = await upload_reply(app, lambda: caller.principal, command, spool)
+    return reply_response(reply)
 
 
 async def _download(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, NamedTuple
 
 import msgspec
@@ -116,6 +116,12 @@ class _Upload:
         self.command = command
         self.caller = caller
         self.spool = spool
+
+
+def _token_of(caller: Caller | None) -> str:
+    if caller is None:
+        raise AuthenticationError("not logged in: send a login frame first")
+    return caller.token
 
 
 class _Connection:
@@ -295,16 +301,20 @@ class _Connection:
             AuthenticationError: not logged in, or the token was logged out.
             SessionExpired: the session idled out.
         """
-        if self.caller is None:
-            raise AuthenticationError("not logged in: send a login frame first")
+        token = _token_of(self.caller)
+        with self._losing_the_caller():
+            principal = await run_sync(self.app, self.app[BACKEND].authenticate, token)
+        self.caller = Caller(token, principal)
+        return self.caller
+
+    @contextlib.contextmanager
+    def _losing_the_caller(self) -> Iterator[None]:
         try:
-            principal = await run_sync(self.app, self.app[BACKEND].authenticate, self.caller.token)
+            yield
         except (AuthenticationError, fc.SessionClosed):
             # Expired, revoked or logged out: no more events of the session's study either.
             self.caller = None
             raise
-        self.caller = Caller(self.caller.token, principal)
-        return self.caller
 
     def _command(self, frame: ClientFrame) -> fc.Command:
         try:
@@ -424,13 +434,7 @@ class _Connection:
             if command.transfer != "upload":
                 raise InvalidArgumentError(f"{type(command).__name__} is not an upload")
             caller = await self.authenticate()
-            spool = await run_sync(
-                self.app,
-                Spool,
-                self.app[SPOOL_DIR],
-                self.settings.max_upload_bytes,
-                self.app[EXECUTOR],
-            )
+            spool = Spool(self.app[SPOOL_DIR], self.settings.max_upload_bytes, self.app[EXECUTOR])
         except Exception as exc:
             await self.fail(frame.id, exc)
             return
@@ -475,12 +479,16 @@ class _Connection:
             return
 
         async def finish() -> None:
-            try:
-                await upload.spool.finish()
-                caller = await self.authenticate()
-                reply = await upload_reply(self.app, caller.principal, upload.command, upload.spool)
-            finally:
-                await run_sync(self.app, upload.spool.discard)
+            # Re-authenticated at the end (an upload may outlast a logout), in the same worker
+            # job that finishes, checks and serves it.
+            caller, backend = self.caller, self.app[BACKEND]
+
+            def principal() -> fc.Principal:
+                return backend.authenticate(_token_of(caller))
+
+            with self._losing_the_caller():
+                who, reply = await upload_reply(self.app, principal, upload.command, upload.spool)
+            self.caller = Caller(_token_of(caller), who)
             await self.reply(request_id, reply)
 
         self._spawn(request_id, finish())

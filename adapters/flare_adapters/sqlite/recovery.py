@@ -22,7 +22,7 @@ from flare_adapters.disk_workspaces import DiskWorkspaces
 from flare_adapters.sqlite.blobs import BlobDirectory
 from flare_core.lifecycle import JobStatus, Trigger, finish_fields, transition
 from flare_core.service import job_blob_prefix
-from flare_core.service.ports import JobStore
+from flare_core.service.ports import SCRATCH_PREFIX, JobStore
 from flare_core.timefmt import iso_utc
 
 __all__ = ["RECOVERY_REASON", "collect_orphans", "recover_jobs"]
@@ -80,7 +80,7 @@ def collect_orphans(
     Returns:
         The number of blobs and workspace job folders deleted.
     """
-    count = blobs.delete_prefix("uploads/")
+    count = blobs.delete_prefix(SCRATCH_PREFIX)
     for name in blobs.children("jobs/"):
         if name not in job_ids:
             count += blobs.delete_prefix(job_blob_prefix(name))
