@@ -205,8 +205,8 @@ def translating(
 
 
 class ChunkPump:
-    """Pulls an upload's chunks in a task of its own, at most one piece ahead, and cuts them
-    into pieces of at most ``piece_size`` bytes (what every transport sends at a time, so
+    """Pulls an upload's chunks in a task of its own, at most one chunk ahead, and hands them
+    out in pieces of at most ``piece_size`` bytes (what every transport sends at a time, so
     progress comes in steps of the session's ``chunk_size`` whatever the archive's pieces).
 
     A transport reads with ``next``; whatever happens to the upload, ``stop`` lets the chunk
@@ -225,33 +225,45 @@ class ChunkPump:
         self._caller = caller
         self._piece_size = piece_size
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=1)
+        # The chunk being cut, as a view, and where its next piece starts: its pieces cost
+        # a slice each, not a task switch.
+        self._current = memoryview(b"")
+        self._offset = 0
         self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._pump())
 
     async def _pump(self) -> None:
         try:
-            size = self._piece_size
             async for chunk in self._chunks:
-                # A chunk that fits goes on as itself (a full slice of bytes is no copy).
-                for start in range(0, len(chunk), size):
-                    if self._stopping:
-                        return
-                    await self._queue.put(chunk[start : start + size])
+                if self._stopping:
+                    return
+                if chunk:
+                    await self._queue.put(chunk)
         except Exception as exc:
             self._caller.error = exc
         if not self._stopping:
             await self._queue.put(None)
 
-    async def next(self) -> bytes | None:
-        """The next non-empty piece, or None at the end.
+    async def next(self) -> bytes | memoryview | None:
+        """The next non-empty piece, or None at the end. A chunk that fits is its own piece;
+        a larger one comes as views into it, not copies.
 
         Raises:
             Exception: whatever producing the chunks raised.
         """
-        chunk = await self._queue.get()
-        if chunk is None and self._caller.error is not None:
-            raise self._caller.error
-        return chunk
+        size = self._piece_size
+        if self._offset >= len(self._current):
+            chunk = await self._queue.get()
+            if chunk is None:
+                if self._caller.error is not None:
+                    raise self._caller.error
+                return None
+            if len(chunk) <= size:
+                return chunk
+            self._current, self._offset = memoryview(chunk), 0
+        start = self._offset
+        self._offset += size
+        return self._current[start : start + size]
 
     async def stop(self) -> None:
         """End the pump (idempotent); returns once nothing iterates the chunks."""

@@ -299,7 +299,7 @@ class AsyncHttpTransport:
             async with asyncio.timeout(loop.time() + limit) as deadline:
                 pump = ChunkPump(chunks, caller, self._options.chunk_size)
 
-                async def body() -> AsyncIterator[bytes]:
+                async def body() -> AsyncIterator[bytes | memoryview]:
                     sent = 0
                     while (chunk := await pump.next()) is not None:
                         yield chunk

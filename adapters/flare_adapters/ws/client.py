@@ -475,7 +475,8 @@ class AsyncWsTransport:
                                 finished = True  # refused mid-way (e.g. too large)
                                 return answer.reply
                             credit.grant(answer.n)
-                        await link.send(ChunkFrame(id=request_id, data=piece))
+                        # bytes() copies a view only (a frame's field is bytes).
+                        await link.send(ChunkFrame(id=request_id, data=bytes(piece)))
                         sent += len(piece)
                         deadline.reschedule(loop.time() + limit)
                         caller.report("upload", sent)
