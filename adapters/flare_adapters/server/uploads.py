@@ -164,8 +164,8 @@ def serve_upload(
 ) -> tuple[fc.Principal, fc.Reply]:
     """The end of an upload, as one worker job: close the spool, authenticate the caller
     (``principal`` raises when it cannot), check the archive, then serve the command; the
-    spool is discarded whatever happens. One job instead of one hop each (six per small
-    submit over WebSocket, a third of its time on the loop).
+    spool is discarded whatever happens. One job instead of one each: each job is two thread
+    wake-ups, and a small submit over WebSocket once took eight jobs in all.
 
     Returns:
         The caller and the backend's reply, or the ``InvalidJobDefinition`` problem of a
