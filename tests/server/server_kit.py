@@ -6,16 +6,19 @@ import io
 import json
 import stat
 import zipfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from types import ModuleType
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from flare_adapters.memory.system import MemorySystem, build_memory_system
 from flare_adapters.server.app import build_app
+from flare_adapters.server.context import run_sync
 from flare_adapters.server.settings import ServerSettings
 
 WORKFLOW_PATH = "nvflare.app_common.workflows.scatter_and_gather.ScatterAndGather"
@@ -171,3 +174,17 @@ async def hosted(
             yield Host(system, server, http)
     finally:
         await server.close()
+
+
+def pool_jobs(monkeypatch: pytest.MonkeyPatch, *modules: ModuleType) -> list[str]:
+    """The names of the functions the server runs in its thread pool (through ``run_sync``
+    as each of ``modules`` imported it), in order."""
+    seen: list[str] = []
+
+    async def counting(app: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        seen.append(getattr(func, "__name__", repr(func)))
+        return await run_sync(app, func, *args, **kwargs)
+
+    for module in modules:
+        monkeypatch.setattr(module, "run_sync", counting)
+    return seen

@@ -4,31 +4,19 @@ is read), none for a quick read (``test_quick_reads``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 import flare_core as fc
 from flare_adapters.http.openapi import build_openapi
 from flare_adapters.http.routes import command_to_request
 from flare_adapters.server import app as app_module
-from flare_adapters.server.context import run_sync
-from tests.server.server_kit import Api, Host, hello_zip
+from tests.server.server_kit import Api, Host, hello_zip, pool_jobs
 
 ADMIN = "admin@nvidia.com"
 
 
 def _hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the functions the app runs in its thread pool, in order."""
-    seen: list[str] = []
-
-    async def counting(app: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        seen.append(getattr(func, "__name__", repr(func)))
-        return await run_sync(app, func, *args, **kwargs)
-
-    monkeypatch.setattr(app_module, "run_sync", counting)
-    return seen
+    return pool_jobs(monkeypatch, app_module)
 
 
 async def _running(host: Host) -> tuple[Api, str]:

@@ -5,16 +5,12 @@ submit over WebSocket once took eight."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from flare_adapters.server import app as app_module
 from flare_adapters.server import uploads as uploads_module
 from flare_adapters.server import ws as ws_module
-from flare_adapters.server.context import run_sync
-from tests.server.server_kit import Api, Host, hello_zip
+from tests.server.server_kit import Api, Host, hello_zip, pool_jobs
 from tests.server.test_ws import peer
 
 pytestmark = pytest.mark.asyncio
@@ -23,16 +19,7 @@ ADMIN = "admin@nvidia.com"
 
 
 def _pool_jobs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the functions the server runs in its thread pool, in order."""
-    seen: list[str] = []
-
-    async def counting(app: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        seen.append(getattr(func, "__name__", repr(func)))
-        return await run_sync(app, func, *args, **kwargs)
-
-    for module in (app_module, uploads_module, ws_module):
-        monkeypatch.setattr(module, "run_sync", counting)
-    return seen
+    return pool_jobs(monkeypatch, app_module, uploads_module, ws_module)
 
 
 async def test_a_small_http_upload_takes_two_jobs(
