@@ -224,6 +224,22 @@ def test_a_delete_that_lost_nvflares_scheduler_race_is_run_again(
     assert not federation.fail_delete
 
 
+def test_a_raced_delete_that_removed_the_job_after_all_is_a_delete(
+    session: Session, tmp_path: Path, federation: fake.FakeFederation, no_pause: None
+) -> None:
+    # The raced try removed the job; the next finds no such job: deleted, not JobNotFound.
+    job_id = session.submit_job(_job(tmp_path))
+    federation.fail_delete = [
+        fake.InternalError(_RACED),
+        fake.JobNotFound(f"no such job: {job_id}"),
+    ]
+    assert session.delete_job(job_id)["job_id"] == job_id
+    assert not federation.fail_delete
+    federation.fail_delete = [fake.JobNotFound(f"no such job: {job_id}")]
+    with pytest.raises(JobNotFound):  # not found at the first try: the caller's error
+        session.delete_job(job_id)
+
+
 def test_a_delete_that_keeps_losing_or_fails_otherwise_is_reported(
     session: Session, tmp_path: Path, federation: fake.FakeFederation, no_pause: None
 ) -> None:
