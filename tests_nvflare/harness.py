@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from flare_adapters.nvflare.commands import delete_past_scheduler_race
+from flare_adapters.nvflare.errors import same_name
 from flare_adapters.nvflare.kits import KitUser
 from flare_adapters.nvflare.pool import open_nvflare_session
+from flare_core.errors import JobNotFound
 from flare_testing.contract import Users
 from flare_testing.job_folders import JobFolders
 from flare_testing.nvflare_poc import Poc
@@ -204,9 +206,9 @@ class PocHarness:
             delete_past_scheduler_race(
                 lambda: session.delete_job(job_id), pause=_TERMINAL_POLL, gone=None
             )
-        except Exception as exc:  # NVFlare's JobNotFound: gone already, which is all we want
-            if type(exc).__name__ != "JobNotFound":
-                raise
+        except Exception as exc:
+            if not isinstance(same_name(exc), JobNotFound):
+                raise  # NVFlare's JobNotFound: gone already, which is all cleanup wants
 
     def _reconnect_sites(self) -> None:
         # A test may have disabled or removed a site: enable it and wait until it registered

@@ -53,8 +53,8 @@ Each such chunk crosses threads once (a worker reads it, the event loop sends it
 crossing, not the bytes, was the cost of a large transfer: 64 KiB chunks made the hops
 dominate, and at 256 KiB streaming a 128 MiB member through a worker took 225-395 ms in
 process against 105-150 ms without the hops (115-176 ms at 1 MiB).
-WebSocket cuts them into frames of its network size (``chunk_size``, ``chunk_bytes``); HTTP
-sends them as they come.
+A client's upload goes out in pieces of its ``chunk_size`` on either transport, the server's
+WebSocket download in frames of ``chunk_bytes``; its HTTP download sends them as they come.
 """
 
 # A fixed timestamp keeps produced archives byte-for-byte reproducible.

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from flare_adapters.nvflare.errors import same_name
 from flare_adapters.nvflare.pool import Slot, monotonic
 from flare_adapters.nvflare.replies import (
     job_components,
@@ -25,7 +26,7 @@ from flare_adapters.nvflare.replies import (
 )
 from flare_adapters.nvflare.transfers import TransferArea
 from flare_core import commands as c
-from flare_core.errors import InternalError, JobNotDone
+from flare_core.errors import InternalError, JobNotDone, JobNotFound
 from flare_core.principal import Principal
 
 __all__ = [
@@ -222,8 +223,8 @@ def delete_past_scheduler_race(delete: Callable[[], T], *, pause: float, gone: T
         try:
             return delete()
         except Exception as exc:
-            # NVFlare's own JobNotFound, or ours from the backend's translation of it.
-            if attempt > 1 and type(exc).__name__ == "JobNotFound":
+            # NVFlare's own JobNotFound (the harness's session), or ours (the backend's).
+            if attempt > 1 and isinstance(same_name(exc), JobNotFound):
                 return gone
             if attempt >= _RACE_ATTEMPTS or _RACED_DELETE not in str(exc):
                 raise

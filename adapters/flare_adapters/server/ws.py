@@ -112,9 +112,8 @@ class _SendWindow:
 
 
 class _Upload:
-    def __init__(self, command: fc.Command, caller: Caller, spool: Spool) -> None:
+    def __init__(self, command: fc.Command, spool: Spool) -> None:
         self.command = command
-        self.caller = caller
         self.spool = spool
 
 
@@ -433,13 +432,13 @@ class _Connection:
             command = self._command(frame)
             if command.transfer != "upload":
                 raise InvalidArgumentError(f"{type(command).__name__} is not an upload")
-            caller = await self.authenticate()
+            await self.authenticate()
             spool = Spool(self.app[SPOOL_DIR], self.settings.max_upload_bytes, self.app[EXECUTOR])
         except Exception as exc:
             await self.fail(frame.id, exc)
             return
         self.failed_uploads.discard(frame.id)
-        self.uploads[frame.id] = _Upload(command, caller, spool)
+        self.uploads[frame.id] = _Upload(command, spool)
         await self.send(AckFrame(id=frame.id, n=self.settings.ws_window))
 
     async def _abandon(self, request_id: int, exc: BaseException) -> None:
