@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 import flare_core as fc
 from flare_adapters.nvflare.backend import NVFlareBackend
 from flare_adapters.server import app as app_module
+from flare_adapters.server import context
 from flare_adapters.server import ws as ws_module
 from flare_adapters.server.context import run_sync
 from flare_ports import ServesAtOnce
@@ -132,6 +133,43 @@ async def test_quick_websocket_reads_take_no_pool_job(
         refused = await peer.call(5, fc.ListJobs())  # logged out by the server: no pool job
         assert refused["code"] == "not_authenticated", refused
         assert pool.jobs == []
+
+
+async def test_a_quick_websocket_read_is_answered_without_a_task(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Answered in the receive loop; a read the backend declines is asked once, then pooled.
+    _, job = await _submitted(host)
+    spawned: list[int] = []
+    asked: list[str] = []
+    spawn, at_once = ws_module._Connection._spawn, context.serve_at_once
+
+    def counting_spawn(connection: Any, request_id: int, work: Any) -> None:
+        spawned.append(request_id)
+        spawn(connection, request_id, work)
+
+    def counting_at_once(app: Any, token: str, command: fc.Command) -> Any:
+        asked.append(type(command).__name__)
+        return at_once(app, token, command)
+
+    monkeypatch.setattr(ws_module._Connection, "_spawn", counting_spawn)
+    monkeypatch.setattr(ws_module, "serve_at_once", counting_at_once)
+    async with connect(host.ws_url, subprotocols=None) as ws:
+        peer = Peer(ws, binary=False)
+        await peer.login()
+        spawned.clear()
+        meta = await peer.call(1, fc.GetJobMeta(job_id=job))
+        assert meta["value"]["job_id"] == job
+        assert (spawned, asked) == ([], ["GetJobMeta"])
+        pool = Pool(monkeypatch)
+        with _lock_busy(host, pool):
+            again = await peer.call(2, fc.GetJobMeta(job_id=job))
+        assert again == meta
+        assert (spawned, asked) == ([2], ["GetJobMeta"] * 2)
+        assert pool.jobs == ["_authenticated_serve"]
+        missing = await peer.call(3, fc.GetJobMeta(job_id=f"{'0' * 8}-0000-4000-8000-{'0' * 12}"))
+        assert missing["code"] == "job_not_found", missing
+        assert spawned == [2]  # a quick read's problem is answered in the loop too
 
 
 async def test_the_gateway_does_not_serve_on_the_loop() -> None:

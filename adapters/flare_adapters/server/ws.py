@@ -1,11 +1,12 @@
 """The server end of the WebSocket protocol at ``/v1/ws`` (``docs/protocol.md``).
 
-One ``_Connection`` per socket: a receive loop decoding ``ClientFrame`` s, a task per request
-in flight, upload spools fed by chunk frames, download senders held back by their ``Credit``,
-and an event pump for the connection's subscriptions. The frames, op names, subprotocols,
-close codes and credit rule are those of ``flare_adapters.ws.protocol``, shared with the
-client; a request's trip to the backend is ``flare_adapters.serving.serve_command``, shared
-with the HTTP routes and the in-process transports.
+One ``_Connection`` per socket: a receive loop decoding ``ClientFrame`` s and answering quick
+reads itself, a task per other request in flight, upload spools fed by chunk frames, download
+senders held back by their ``Credit``, and an event pump for the connection's subscriptions.
+The frames, op names, subprotocols, close codes and credit rule are those of
+``flare_adapters.ws.protocol``, shared with the client; a request's trip to the backend is
+``flare_adapters.serving.serve_command``, shared with the HTTP routes and the in-process
+transports.
 """
 
 from __future__ import annotations
@@ -252,7 +253,7 @@ class _Connection:
                 return
             if op == "upload_start":
                 await self._upload_start(frame)
-            else:
+            elif op != "call" or not await self._call_at_once(frame):
                 self._spawn(frame.id, self._request(frame))
         else:
             await self.fail(frame.id, InvalidArgumentError(f"unknown op {op!r}"))
@@ -275,9 +276,12 @@ class _Connection:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if fc.Problem.from_exception(exc).code == "internal_error":
-                logger.exception("websocket request %s failed", request_id)
-            await self.fail(request_id, exc)
+            await self._failed(request_id, exc)
+
+    async def _failed(self, request_id: int, exc: Exception) -> None:
+        if fc.Problem.from_exception(exc).code == "internal_error":
+            logger.exception("websocket request %s failed", request_id, exc_info=exc)
+        await self.fail(request_id, exc)
 
     async def _cancel(self, request_id: int) -> None:
         upload = self.uploads.pop(request_id, None)
@@ -321,7 +325,34 @@ class _Connection:
         except WireError as exc:
             raise InvalidArgumentError(str(exc)) from None
 
-    async def _request(self, frame: ClientFrame) -> None:
+    async def _call_at_once(self, frame: ClientFrame) -> bool:
+        """Answer a ``call`` frame's quick read in the receive loop, without a task of its own
+        (creating a task and running its first step cost about as much as the read itself).
+
+        False: the frame is for a task (not logged in, or the command does not decode). When
+        the backend declines the read, the task this spawns goes straight to the thread pool.
+        """
+        caller = self.caller
+        if caller is None:
+            return False
+        try:
+            command = self._command(frame)
+        except InvalidArgumentError:
+            return False
+        outcome = self._at_once(caller.token, command)
+        if outcome is None:
+            self._spawn(frame.id, self._request(frame, declined=command))
+            return True
+        try:
+            served = self._settle(caller.token, outcome)
+        except Exception as exc:
+            await self._failed(frame.id, exc)
+        else:
+            await self.reply(frame.id, served.reply)
+        return True
+
+    async def _request(self, frame: ClientFrame, declined: fc.Command | None = None) -> None:
+        # ``declined``: the frame's command, which the backend declined to serve at once.
         backend = self.app[BACKEND]
         if frame.op == "login":
             grant = await run_sync(self.app, backend.login, frame.user, frame.api_key, frame.study)
@@ -333,10 +364,10 @@ class _Connection:
             self._subscription(frame.op == "subscribe", frame.job_id)
             await self.reply(frame.id, fc.Ok(value=None))
             return
-        command = self._command(frame)
+        command = self._command(frame) if declined is None else declined
         if frame.op != "download" and command.transfer is None:
             # The common case (every read): authenticate and serve in one worker job.
-            served = await self._authenticate_and_serve(command)
+            served = await self._authenticate_and_serve(command, at_once=declined is None)
             if isinstance(command, fc.Logout):
                 self.caller = None
             await self.reply(frame.id, served.reply)
@@ -354,29 +385,48 @@ class _Connection:
             self.caller = None
         await self.reply(frame.id, served.reply)
 
-    async def _authenticate_and_serve(self, command: fc.Command) -> Served:
+    async def _authenticate_and_serve(self, command: fc.Command, *, at_once: bool) -> Served:
         """``authenticate`` then ``_serve``, in one job of the thread pool instead of two (a hop
         costs ~0.1 ms of wall time and of the event loop's time here), or in none for a quick
-        read the backend serves on the loop (``context.serve_at_once``).
+        read the backend serves on the loop (``context.serve_at_once``; not asked again when
+        ``at_once`` is False, after it declined).
 
         Raises:
             AuthenticationError: not logged in, or the token was logged out.
             SessionExpired: the session idled out.
         """
-        if self.caller is None:
-            raise AuthenticationError("not logged in: send a login frame first")
-        token, encoding = self.caller.token, self.frames.encoding
-        outcome: tuple[fc.Principal, Served] | _Refused | None
-        try:
-            quick = serve_at_once(self.app, token, command)  # a quick read, on the loop
-        except Exception as exc:  # refused at once: handled as one refused in the pool
-            outcome = _Refused(exc)
-        else:
-            outcome = None if quick is None else (quick[0], Served(encode_raw(quick[1], encoding)))
+        token = _token_of(self.caller)
+        outcome = self._at_once(token, command) if at_once else None
         if outcome is None:
             outcome = await run_sync(
-                self.app, _authenticated_serve, self.app[BACKEND], token, command, encoding
+                self.app,
+                _authenticated_serve,
+                self.app[BACKEND],
+                token,
+                command,
+                self.frames.encoding,
             )
+        return self._settle(token, outcome)
+
+    def _at_once(
+        self, token: str, command: fc.Command
+    ) -> tuple[fc.Principal, Served] | _Refused | None:
+        # A quick read served on the loop, its token's refusal, or None: the backend declined.
+        try:
+            quick = serve_at_once(self.app, token, command)
+        except Exception as exc:  # refused at once: handled as one refused in the pool
+            return _Refused(exc)
+        if quick is None:
+            return None
+        return quick[0], Served(encode_raw(quick[1], self.frames.encoding))
+
+    def _settle(self, token: str, outcome: tuple[fc.Principal, Served] | _Refused) -> Served:
+        """The served reply, after keeping the caller's principal up to date.
+
+        Raises:
+            Exception: the token's refusal (the caller is then forgotten, when it was the
+                session's end).
+        """
         if isinstance(outcome, _Refused):
             if isinstance(outcome.error, (AuthenticationError, fc.SessionClosed)):
                 # Expired, revoked or logged out: no more events of the session's study either.

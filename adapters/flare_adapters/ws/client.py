@@ -63,8 +63,10 @@ from flare_adapters.ws.link import (
     UNKNOWN_TOKEN,
     Link,
     Rejected,
+    RoutingConnection,
     exchange,
     read,
+    route_into,
     take,
     translate,
 )
@@ -312,6 +314,7 @@ class AsyncWsTransport:
                 max_size=_MAX_INCOMING_FRAME,
                 proxy=None,
                 ssl=ssl_context,
+                create_connection=RoutingConnection,
             )
 
     async def _connect(self, deadline: float) -> Link:
@@ -326,6 +329,7 @@ class AsyncWsTransport:
             token = None
             ws = await self._handshake(deadline, None)
         link = Link(ws, self._codec, self._ids)
+        route_into(link, self._on_event)
         link.reader = asyncio.get_running_loop().create_task(
             read(link, self._on_event, self._link_ended)
         )
@@ -419,12 +423,15 @@ class AsyncWsTransport:
         if not command.idempotent or isinstance(command, Logout):
             replays = 0
         while True:
-            try:
-                with translate(limit):
-                    async with asyncio.timeout_at(deadline):
-                        link = await self._ensure(deadline)
-            except Rejected as exc:
-                return exc.problem
+            link = self._link
+            if link is None or not link.alive or self._closed:
+                # Only (re)connecting waits here; a call on an open link skips the timer.
+                try:
+                    with translate(limit):
+                        async with asyncio.timeout_at(deadline):
+                            link = await self._ensure(deadline)
+                except Rejected as exc:
+                    return exc.problem
             try:
                 return await exchange(
                     link, lambda rid: CallFrame(id=rid, command=command), deadline

@@ -1,9 +1,11 @@
 """The client's WebSocket link and request correlator.
 
-A ``Link`` is one open connection: it sends frames and its reader task (``read``) hands each
-server frame to the queue of the request whose ``id`` it carries, or job events to a
-callback. ``exchange`` is the correlator: one request frame out, frames in until its reply,
-and a best-effort ``cancel`` when the caller gives up first. When the connection ends, every
+A ``Link`` is one open connection: it sends frames, and ``deliver`` hands each server frame
+to the queue of the request whose ``id`` it carries, or job events to a callback. Whole
+frames are delivered from the connection's protocol callback (``RoutingConnection``); the
+reader task (``read``) delivers what websockets assembled, and notices the end.
+``exchange`` is the correlator: one request frame out, frames in until its reply, and a
+best-effort ``cancel`` when the caller gives up first. When the connection ends, every
 open request's queue is told so (``Lost``), which ``take`` turns into ``LinkLost``.
 
 What to send, when to reconnect and what to replay is the transport's business
@@ -24,6 +26,8 @@ from contextlib import AbstractContextManager
 import msgspec
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event
 
 from flare_adapters.network import CallerCode, translating
 from flare_adapters.ws.protocol import (
@@ -45,9 +49,12 @@ __all__ = [
     "LinkLost",
     "Lost",
     "Rejected",
+    "RoutingConnection",
+    "deliver",
     "exchange",
     "quiet",
     "read",
+    "route_into",
     "take",
     "translate",
     "translated",
@@ -56,6 +63,7 @@ __all__ = [
 EXPIRED = "session_expired"
 UNKNOWN_TOKEN = "not_authenticated"
 _REFUSED_SESSION = (EXPIRED, UNKNOWN_TOKEN, "session_closed")
+_DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY)
 
 
 class Lost(msgspec.Struct, frozen=True):
@@ -259,32 +267,84 @@ async def exchange(link: Link, build: Callable[[int], msgspec.Struct], deadline:
             link.cancel_soon(request_id)
 
 
+def deliver(link: Link, on_event: Callable[[JobEvent], None], data: bytes) -> bool:
+    """Route one server message: an event to ``on_event``, any other frame to its request's
+    queue (frames of a request given up on are dropped). False when it does not decode: the
+    link is then marked lost and garbled, and the caller closes the connection with 1007."""
+    try:
+        frame = link.codec.decode_server(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        link.end(f"malformed frame ({exc})", garbled=True)
+        return False
+    if frame.event is not None:
+        on_event(frame.event)
+    elif frame.id is not None:
+        queue = link.queues.get(frame.id)
+        if queue is not None:
+            queue.put_nowait(frame)
+    return True
+
+
+class RoutingConnection(ClientConnection):
+    """websockets' client connection, handing each whole data frame to ``route`` as the
+    protocol parses it (``create_connection``, websockets' hook for this).
+
+    The default connection queues each message for a reader task to take, which costs a
+    task switch per reply before the waiting request even wakes. A fragmented message (our
+    server sends none), or a message before ``route`` was set, turns the connection over to
+    websockets' own assembler for good, so messages keep their order; the reader task takes
+    those.
+    """
+
+    route: Callable[[bytes], None] | None = None
+    _assembling = False
+
+    def process_event(self, event: Event) -> None:
+        if not self._assembling and isinstance(event, Frame) and event.opcode in _DATA_OPCODES:
+            if self.route is not None and event.fin:
+                self.route(bytes(event.data))
+                return
+            # Fragmented, or before ``route`` was set: the assembler from here on.
+            self._assembling = True
+        super().process_event(event)
+
+
+def route_into(link: Link, on_event: Callable[[JobEvent], None]) -> None:
+    """Hand ``link``'s whole frames to ``deliver`` from its connection's protocol callback
+    (``RoutingConnection``); a frame that does not decode closes the connection with 1007."""
+    ws = link.ws
+    if not isinstance(ws, RoutingConnection):
+        return
+
+    def route(data: bytes) -> None:
+        if link.lost is None and not deliver(link, on_event, data):
+            closing = asyncio.get_running_loop().create_task(_close_garbled(ws))
+            closing.add_done_callback(quiet)
+
+    ws.route = route
+
+
+async def _close_garbled(ws: ClientConnection) -> None:
+    await ws.close(code=CLOSE_INVALID_PAYLOAD, reason="malformed frame")
+
+
 async def read(
     link: Link, on_event: Callable[[JobEvent], None], on_end: Callable[[Link], None]
 ) -> None:
-    """The link's reader task: route every server frame until the connection ends.
+    """The link's reader task: route every server message ``RoutingConnection`` left to
+    websockets' assembler (all of them on another connection) until the connection ends.
 
-    Events go to ``on_event``; other frames to their request's queue (frames of a request
-    given up on are dropped). A frame that does not decode closes the connection with 1007
-    and marks the link garbled (not worth a replay: the server speaks another protocol).
-    ``on_end`` runs last, after the link was marked lost.
+    A frame that does not decode closes the connection with 1007 and marks the link garbled
+    (not worth a replay: the server speaks another protocol). ``on_end`` runs last, after
+    the link was marked lost.
     """
     reason = "connection closed"
     try:
         async for message in link.ws:
             data = message.encode("utf-8") if isinstance(message, str) else message
-            try:
-                frame = link.codec.decode_server(data)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                link.end(f"malformed frame ({exc})", garbled=True)
-                await link.ws.close(code=CLOSE_INVALID_PAYLOAD, reason="malformed frame")
+            if not deliver(link, on_event, data):
+                await _close_garbled(link.ws)
                 break
-            if frame.event is not None:
-                on_event(frame.event)
-            elif frame.id is not None:
-                queue = link.queues.get(frame.id)
-                if queue is not None:
-                    queue.put_nowait(frame)
     except ConnectionClosed as exc:
         reason = f"connection closed ({exc})"
     except OSError as exc:
