@@ -17,6 +17,7 @@ from flare_adapters.server import app as app_module
 from flare_adapters.server import context
 from flare_adapters.server import ws as ws_module
 from flare_adapters.server.context import run_sync
+from flare_adapters.server.rows import encode_raw
 from flare_ports import ServesAtOnce
 from tests.server.server_kit import Api, Host, hello_zip
 from tests.server.test_ws import Peer
@@ -170,6 +171,27 @@ async def test_a_quick_websocket_read_is_answered_without_a_task(
         missing = await peer.call(3, fc.GetJobMeta(job_id=f"{'0' * 8}-0000-4000-8000-{'0' * 12}"))
         assert missing["code"] == "job_not_found", missing
         assert spawned == [2]  # a quick read's problem is answered in the loop too
+
+
+async def test_a_quick_read_that_fails_answers_its_request_and_keeps_the_link(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, job = await _submitted(host)
+    failures = [RuntimeError("cannot encode")]
+
+    def failing_once(reply: fc.Reply, encoding: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return encode_raw(reply, encoding)
+
+    monkeypatch.setattr(ws_module, "encode_raw", failing_once)
+    async with connect(host.ws_url, subprotocols=None) as ws:
+        peer = Peer(ws, binary=False)
+        await peer.login()
+        failed = await peer.call(1, fc.GetJobMeta(job_id=job))
+        assert failed["code"] == "internal_error", failed
+        again = await peer.call(2, fc.GetJobMeta(job_id=job))
+        assert again["value"]["job_id"] == job
 
 
 async def test_the_gateway_does_not_serve_on_the_loop() -> None:

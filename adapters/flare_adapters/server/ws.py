@@ -339,16 +339,16 @@ class _Connection:
             command = self._command(frame)
         except InvalidArgumentError:
             return False
-        outcome = self._at_once(caller.token, command)
-        if outcome is None:
-            self._spawn(frame.id, self._request(frame, declined=command))
-            return True
         try:
+            outcome = self._at_once(caller.token, command)
+            if outcome is None:
+                self._spawn(frame.id, self._request(frame, declined=command))
+                return True
             served = self._settle(caller.token, outcome)
-        except Exception as exc:
+        except Exception as exc:  # this request's failure, as in its task: never the link's
             await self._failed(frame.id, exc)
-        else:
-            await self.reply(frame.id, served.reply)
+            return True
+        await self.reply(frame.id, served.reply)
         return True
 
     async def _request(self, frame: ClientFrame, declined: fc.Command | None = None) -> None:
