@@ -21,11 +21,11 @@ Unknown options raise ``TypeError``, as unknown keyword arguments do.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import ssl
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from types import TracebackType
 from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 from tenacity import (
@@ -182,26 +182,46 @@ class CallerCode:
             self.call(self._progress, TransferProgress(direction, self._op, transferred, done))
 
 
-@contextlib.contextmanager
-def translating(
-    translate: Callable[[Exception, float], Exception | None],
-    timeout: float,
-    caller: CallerCode | None = None,
-) -> Iterator[None]:
+class translating:  # lower case: entered like the function it was, ``with translating(...)``
     """Turn foreign errors into domain exceptions with ``translate`` (chained with ``from``).
 
     An error the caller's own code raised (a progress callback) is re-raised as it was;
-    anything ``translate`` does not know (returns None for) propagates unchanged.
+    anything ``translate`` does not know (returns None for) propagates unchanged. A plain
+    context manager, not a generator one: every call of every transport enters it, and a
+    ``contextmanager`` costs a generator and two extra calls each time.
     """
-    try:
-        yield
-    except Exception as exc:
+
+    __slots__ = ("_caller", "_timeout", "_translate")
+
+    def __init__(
+        self,
+        translate: Callable[[Exception, float], Exception | None],
+        timeout: float,
+        caller: CallerCode | None = None,
+    ) -> None:
+        self._translate = translate
+        self._timeout = timeout
+        self._caller = caller
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Returning lets ``exc`` propagate unchanged: no error, one that is not an
+        # ``Exception`` (cancellation, interrupts), or one ``translate`` does not know.
+        if not isinstance(exc, Exception):
+            return
+        caller = self._caller
         if caller is not None and caller.error is not None:
             raise caller.error from None
-        domain = translate(exc, timeout)
-        if domain is None:
-            raise
-        raise domain from exc
+        domain = self._translate(exc, self._timeout)
+        if domain is not None:
+            raise domain from exc
 
 
 class ChunkPump:
