@@ -253,7 +253,9 @@ class _Connection:
                 return
             if op == "upload_start":
                 await self._upload_start(frame)
-            elif op != "call" or not await self._call_at_once(frame):
+            elif op == "call":
+                await self._call(frame)
+            else:
                 self._spawn(frame.id, self._request(frame))
         else:
             await self.fail(frame.id, InvalidArgumentError(f"unknown op {op!r}"))
@@ -325,31 +327,30 @@ class _Connection:
         except WireError as exc:
             raise InvalidArgumentError(str(exc)) from None
 
-    async def _call_at_once(self, frame: ClientFrame) -> bool:
-        """Answer a ``call`` frame's quick read in the receive loop, without a task of its own
-        (creating a task and running its first step cost about as much as the read itself).
-
-        False: the frame is for a task (not logged in, or the command does not decode). When
-        the backend declines the read, the task this spawns goes straight to the thread pool.
+    async def _call(self, frame: ClientFrame) -> None:
+        """Serve a ``call`` frame: a quick read here in the receive loop, without a task of its
+        own (creating a task and running its first step cost about as much as the read
+        itself); anything else in a task, which goes straight to the thread pool when the
+        backend declined the read.
         """
         caller = self.caller
-        if caller is None:
-            return False
         try:
-            command = self._command(frame)
+            command = None if caller is None else self._command(frame)
         except InvalidArgumentError:
-            return False
+            command = None
+        if caller is None or command is None:  # the task answers with the problem
+            self._spawn(frame.id, self._request(frame))
+            return
         try:
             outcome = self._at_once(caller.token, command)
             if outcome is None:
                 self._spawn(frame.id, self._request(frame, declined=command))
-                return True
+                return
             served = self._settle(caller.token, outcome)
         except Exception as exc:  # this request's failure, as in its task: never the link's
             await self._failed(frame.id, exc)
-            return True
+            return
         await self.reply(frame.id, served.reply)
-        return True
 
     async def _request(self, frame: ClientFrame, declined: fc.Command | None = None) -> None:
         # ``declined``: the frame's command, which the backend declined to serve at once.
