@@ -284,6 +284,28 @@ class BorrowedLoop:
         """
         return self._run(coro, closing=False)
 
+    def borrow(self) -> bool:
+        """Hold the loop, without running it, for blocking work on the calling thread.
+
+        While held, no other thread runs the loop (their calls wait in it, as they do while
+        a call runs), so the caller may touch state the loop's coroutines own. Every True
+        must be followed by ``give_back``.
+
+        Returns:
+            True when held; False when another thread runs the loop now, the caller itself
+            does, or the loop is closed (then use ``run``, which knows what to do).
+        """
+        lease = self._lease
+        with lease.lock:
+            if lease.runner is not None or lease.closed:
+                return False
+            lease.runner = threading.get_ident()
+            return True
+
+    def give_back(self) -> None:
+        """End a ``borrow`` (the pump thread runs what other threads handed over meanwhile)."""
+        self._lease.release()
+
     def _run(self, coro: Coroutine[Any, Any, T], *, closing: bool) -> T:
         lease = self._lease
         me = threading.get_ident()

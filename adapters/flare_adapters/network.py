@@ -377,12 +377,20 @@ class NetworkTransportFactory(Generic[A]):
         name: the transport's name for thread names and messages (``"http"``, ``"ws"``).
         opener: opens a logged-in async transport.
         extra: the transport-specific option names ``opener`` accepts.
+        threaded: the sync flavour a sync ``Session`` runs the async transport in.
     """
 
-    def __init__(self, name: str, opener: TransportOpener[A], extra: frozenset[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        opener: TransportOpener[A],
+        extra: frozenset[str],
+        threaded: type[ThreadedTransport] = ThreadedTransport,
+    ) -> None:
         self._name = name
         self._opener = opener
         self._extra = extra
+        self._threaded = threaded
 
     def connect(
         self, url: str, *, user: str, api_key: str | None, study: str, **options: Any
@@ -405,7 +413,7 @@ class NetworkTransportFactory(Generic[A]):
                 url, user=user, api_key=api_key, study=study, options=common, extra=extra
             )
 
-        transport = ThreadedTransport.open(make, name=f"flare-{self._name}")
+        transport = self._threaded.open(make, name=f"flare-{self._name}")
         try:
             return Session(transport, **session_options)
         except BaseException:

@@ -1,4 +1,4 @@
-"""The HTTP client transport (aiohttp): ``AsyncHttpTransport`` and its sync flavour.
+"""The HTTP client transport: ``AsyncHttpTransport`` and its sync flavour.
 
 Every command travels as the request that ``flare_adapters.http.routes`` - the table the
 server is built from - says: ``command_to_request`` gives method, path, query, JSON body and
@@ -9,6 +9,12 @@ replies naming the server's exception and its attributes.
 Job folders go up as a streamed ``application/zip`` request body and archives come down as a
 streamed response body: neither is ever whole in memory. Uploads and downloads report
 ``TransferProgress`` to the optional ``progress`` callback.
+
+Plain calls (the login and every command with a JSON reply) go out on kept-alive
+connections of their own, written and parsed with httptools (``plain``: on the loop,
+``async_pool``; for the sync flavour on the caller's thread, ``blocking``), which cost a
+fraction of aiohttp's client machinery; uploads, downloads and the event streams use
+aiohttp's client, which streams bodies.
 
 Deadlines: a call must complete within its timeout; an upload or download may take as long as
 it needs but fails once ``timeout`` seconds pass without a byte moving. Foreign failures
@@ -35,12 +41,16 @@ from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
+import httptools
 import msgspec
 import yarl
 
+from flare_adapters.http.async_pool import AsyncConnections
+from flare_adapters.http.blocking import BlockingConnections
 from flare_adapters.http.event_streams import EventStreams
+from flare_adapters.http.plain import PlainCall
 from flare_adapters.http.routes import EVENTS_PATH, LOGIN_PATH, LoginRequest, command_to_request
-from flare_adapters.loop_thread import ThreadedTransport
+from flare_adapters.loop_thread import BorrowedLoop, ThreadedTransport
 from flare_adapters.network import (
     CallerCode,
     ChunkPump,
@@ -55,7 +65,7 @@ from flare_core.errors import InternalError, InvalidArgumentError, NoConnection
 from flare_core.principal import Grant
 from flare_core.replies import Ok, Problem, Reply
 from flare_core.steps import ANY_JOB
-from flare_ports.transport import ChunkSink
+from flare_ports.transport import AsyncTransport, ChunkSink
 from flare_ports.wire import WireError, json_codec
 
 __all__ = ["AsyncHttpTransport", "HttpTransport", "http_transport", "open_http_transport"]
@@ -72,7 +82,7 @@ def _translated(exc: BaseException, timeout: float) -> Exception | None:
     """The domain exception for a foreign one, most specific first (None: not foreign)."""
     if isinstance(exc, aiohttp.InvalidURL):
         return InvalidArgumentError(f"invalid server URL: {exc}")
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | ssl.SSLCertVerificationError):
         return NoConnection(f"cannot connect to server: certificate rejected ({exc})")
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
         return NoConnection(f"cannot connect to server: TLS failed ({exc})")
@@ -82,7 +92,7 @@ def _translated(exc: BaseException, timeout: float) -> Exception | None:
         return NoConnection(f"connection to server broke off mid-stream ({exc})")
     if isinstance(exc, TimeoutError):
         return NoConnection(f"no reply from server within {timeout:g}s")
-    if isinstance(exc, aiohttp.ClientError | OSError):
+    if isinstance(exc, aiohttp.ClientError | OSError | httptools.HttpParserError):
         return NoConnection(f"cannot connect to server: {exc or type(exc).__name__}")
     if isinstance(exc, msgspec.MsgspecError | WireError):
         return InternalError(f"unreadable reply from server: {exc}")
@@ -130,12 +140,18 @@ class AsyncHttpTransport:
 
     def __init__(self, url: str, options: NetworkOptions | None = None) -> None:
         self._base = _base_url(url)
+        parts = urlsplit(self._base)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._prefix = parts.path
         self._options = options or NetworkOptions()
         self._http: aiohttp.ClientSession | None = None
         self._events_http: aiohttp.ClientSession | None = None
         self._grant: Grant | None = None
         self._closed = False
         self._events = EventStreams(self._open_event_stream)
+        self._plain = AsyncConnections(
+            self._base, tls=self._options.ssl, connect_timeout=self._options.connect_timeout
+        )
 
     @classmethod
     async def open(
@@ -208,13 +224,27 @@ class AsyncHttpTransport:
         session._retry_connection = False
         return session
 
-    def _url(self, path: str, query: list[tuple[str, str]]) -> yarl.URL:
+    @property
+    def base_url(self) -> str:
+        """``scheme://host:port`` and the path prefix, as the requests go to."""
+        return self._base
+
+    @property
+    def options(self) -> NetworkOptions:
+        """The options the transport was opened with."""
+        return self._options
+
+    def _target(self, path: str, query: list[tuple[str, str]]) -> str:
+        # The path prefix of the base URL, the route's path and its query, percent-encoded.
+        target = self._prefix + path
+        if query:
+            target += "?" + urlencode(query, quote_via=quote)
+        return target
+
+    def _url(self, target: str) -> yarl.URL:
         # ``encoded=True``: the route table percent-encoded the path; letting yarl normalise
         # it would turn "%2E%2E" back into ".." and reach another route.
-        text = self._base + path
-        if query:
-            text += "?" + urlencode(query, quote_via=quote)
-        return yarl.URL(text, encoded=True)
+        return yarl.URL(self._origin + target, encoded=True)
 
     def _headers(self, extra: dict[str, str]) -> dict[str, str]:
         headers = {"Accept": f"{_JSON}, {_PROBLEM}", **extra}
@@ -231,25 +261,40 @@ class AsyncHttpTransport:
             NoConnection: the server could not be reached.
             AuthenticationError: the login was rejected.
         """
+        if self._closed:
+            raise NoConnection("transport is closed")
         timeout = self._options.connect_timeout + self._options.timeout
-        body = _encode_json(LoginRequest(user=user, api_key=api_key, study=study))
+        call = PlainCall(
+            "POST",
+            self._target(LOGIN_PATH, []),
+            _encode_json(LoginRequest(user=user, api_key=api_key, study=study)),
+            self._headers({"Content-Type": _JSON}),
+        )
         with _translate(timeout):
-            async with asyncio.timeout(timeout):
-                async with self._session().post(
-                    self._url(LOGIN_PATH, []),
-                    data=body,
-                    headers=self._headers({"Content-Type": _JSON}),
-                ) as response:
-                    data = await response.read()
-                    if response.status in (200, 201):
-                        self._grant = _decode_grant(data)
-                        return self._grant
-                    reply = _reply_of(response.status, response.content_type, data)
+            answer = await self._plain.exchange(call, timeout)
+            if answer.status in (200, 201):
+                self._grant = _decode_grant(answer.body)
+                return self._grant
+            reply = _reply_of(answer.status, answer.content_type, answer.body)
         if isinstance(reply, Problem):
             raise reply.to_exception()
-        raise InternalError(f"login answered HTTP {response.status} without a grant")
+        raise InternalError(f"login answered HTTP {answer.status} without a grant")
 
     # --- AsyncTransport -------------------------------------------------------------------------
+
+    def prepare(self, command: Command) -> PlainCall:
+        """The request that carries a plain call of ``command`` (JSON in, JSON out), marked
+        as seen by the event streams' wake rule. Must run where the loop's state may be
+        touched: on the loop, or by the thread holding it (the sync flavour).
+        """
+        request = command_to_request(command)
+        self._mark_seen(command)
+        headers = self._headers(request.headers)
+        body: bytes | None = None
+        if request.json_body is not None:
+            body = _encode_json(request.json_body)
+            headers["Content-Type"] = _JSON
+        return PlainCall(request.method, self._target(request.path, request.query), body, headers)
 
     async def acall(self, command: Command, timeout: float | None) -> Reply:
         """Send ``command`` as its route's request (see ``flare_ports.AsyncTransport``).
@@ -258,24 +303,13 @@ class AsyncHttpTransport:
             NoConnection: the server could not be reached or did not answer in time.
             InternalError: the answer could not be read.
         """
+        if self._closed:
+            raise NoConnection("transport is closed")
         limit = self._options.call_timeout(timeout)
-        request = command_to_request(command)
-        self._mark_seen(command)
-        headers = self._headers(request.headers)
-        data: bytes | None = None
-        if request.json_body is not None:
-            data = _encode_json(request.json_body)
-            headers["Content-Type"] = _JSON
+        call = self.prepare(command)
         with _translate(limit):
-            async with asyncio.timeout(limit):
-                async with self._session().request(
-                    request.method,
-                    self._url(request.path, request.query),
-                    data=data,
-                    headers=headers,
-                ) as response:
-                    body = await response.read()
-                    return _reply_of(response.status, response.content_type, body)
+            reply = await self._plain.exchange(call, limit)
+            return _reply_of(reply.status, reply.content_type, reply.body)
 
     async def aupload(
         self, command: Command, chunks: AsyncIterable[bytes], timeout: float | None
@@ -311,7 +345,7 @@ class AsyncHttpTransport:
                 try:
                     async with self._session().request(
                         request.method,
-                        self._url(request.path, request.query),
+                        self._url(self._target(request.path, request.query)),
                         data=body(),
                         headers=headers,
                     ) as response:
@@ -345,7 +379,7 @@ class AsyncHttpTransport:
             async with asyncio.timeout(loop.time() + limit) as deadline:
                 async with self._session().request(
                     request.method,
-                    self._url(request.path, request.query),
+                    self._url(self._target(request.path, request.query)),
                     headers=self._headers({**request.headers, "Accept": f"{_ZIP}, {_PROBLEM}"}),
                 ) as response:
                     if response.status != 200 or response.content_type != _ZIP:
@@ -382,7 +416,9 @@ class AsyncHttpTransport:
 
     def _open_event_stream(self, key: str) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
         query = [] if key == ANY_JOB else [("job_id", key)]
-        return self._event_session().get(self._url(EVENTS_PATH, query), headers=self._headers({}))
+        return self._event_session().get(
+            self._url(self._target(EVENTS_PATH, query)), headers=self._headers({})
+        )
 
     def _mark_seen(self, command: Command) -> None:
         job_id = getattr(command, "job_id", None)
@@ -393,6 +429,8 @@ class AsyncHttpTransport:
         if self._closed:
             return
         self._closed = True
+        self._plain.close()
+        await asyncio.sleep(0)  # the aborted connections close their sockets meanwhile
         await self._events.close()
         for session in (self._http, self._events_http):
             if session is not None:
@@ -400,7 +438,49 @@ class AsyncHttpTransport:
 
 
 class HttpTransport(ThreadedTransport):
-    """The sync ``Transport`` flavour: an ``AsyncHttpTransport`` on a private loop thread."""
+    """The sync ``Transport`` flavour: an ``AsyncHttpTransport`` on a private loop.
+
+    Plain calls go out on the caller's thread over kept-alive ``http.client`` connections
+    (``flare_adapters.http.blocking``: the loop's own machinery was half of a read's client
+    CPU), while it holds the loop, so the wake rule the async transport keeps is touched by
+    one thread at a time. When another thread runs the loop at that moment, the call goes
+    through the loop as before. Logins, uploads, downloads and sleeps always do.
+
+    Args:
+        runner: the private loop (owned from now on).
+        transport: the ``AsyncHttpTransport`` created on it.
+    """
+
+    def __init__(self, runner: BorrowedLoop, transport: AsyncTransport) -> None:
+        if not isinstance(transport, AsyncHttpTransport):
+            raise TypeError(f"expected an AsyncHttpTransport, got {type(transport).__name__}")
+        super().__init__(runner, transport)
+        self._http = transport
+        self._plain = BlockingConnections(
+            transport.base_url,
+            tls=transport.options.ssl,
+            connect_timeout=transport.options.connect_timeout,
+        )
+
+    def call(self, command: Command, timeout: float | None) -> Reply:
+        """See ``flare_ports.Transport.call``."""
+        if not self._runner.borrow():
+            return super().call(command, timeout)
+        try:
+            limit = self._http.options.call_timeout(timeout)
+            call = self._http.prepare(command)
+            with _translate(limit):
+                reply = self._plain.exchange(call, limit)
+                return _reply_of(reply.status, reply.content_type, reply.body)
+        finally:
+            self._runner.give_back()
+
+    def close(self) -> None:
+        """Close the async transport, the private loop and the kept connections."""
+        try:
+            super().close()
+        finally:
+            self._plain.close()
 
     @classmethod
     def connect(
@@ -441,7 +521,9 @@ async def open_http_transport(
     )
 
 
-http_transport: Final = NetworkTransportFactory("http", open_http_transport, frozenset())
+http_transport: Final = NetworkTransportFactory(
+    "http", open_http_transport, frozenset(), HttpTransport
+)
 """The ``http``/``https`` transport factory: entry points
 ``http = "flare_adapters.http.client:http_transport"`` and
 ``https = "flare_adapters.http.client:http_transport"``."""

@@ -1,0 +1,445 @@
+"""The HTTP transport's plain calls: kept-alive connections parsed with httptools.
+
+Both pools, ``BlockingConnections`` (the sync caller's thread) and ``AsyncConnections`` (the
+loop), are driven against a scripted loopback server (a thread per connection answering
+exactly the bytes a test gives), so every framing and connection case is deterministic; the
+transports are then checked against an aiohttp server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from flare_adapters.http.async_pool import AsyncConnections
+from flare_adapters.http.blocking import BlockingConnections
+from flare_adapters.http.client import AsyncHttpTransport, HttpTransport
+from flare_adapters.http.plain import PlainCall, PlainReply
+from flare_adapters.loop_thread import BorrowedLoop, LoopThread
+from flare_adapters.network import NetworkOptions
+from flare_core.commands import GetJobMeta, ListJobs
+from flare_core.errors import InvalidArgumentError, NoConnection
+from flare_core.replies import Ok
+
+_WAIT = 10.0  # bounds a failing test only; a passing one never waits for it
+_OK = b'{"kind":"ok","value":[]}'
+_GET = PlainCall("GET", "/v1/jobs", None, {"Accept": "application/json"})
+
+
+def _reply(body: bytes = _OK, extra: bytes = b"") -> bytes:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    return head + b"Content-Length: %d\r\n" % len(body) + extra + b"\r\n" + body
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = conn.recv(65536)
+        if not piece:
+            return data
+        data += piece
+    head, _, rest = data.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+            while len(rest) < length:
+                rest += conn.recv(65536)
+    return data
+
+
+Script = Callable[[socket.socket, list[bytes]], None]
+"""One connection's server side: read requests (append them) and answer."""
+
+
+class _Scripted:
+    """A loopback server running ``script`` on each accepted connection, in a thread."""
+
+    def __init__(self, script: Script) -> None:
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.hung_up = threading.Semaphore(0)  # released as each connection is closed
+        self._script = script
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            self._script(conn, self.requests)
+        self.hung_up.release()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._listener.close()
+        self._accepting.join(_WAIT)
+        for thread in self._threads:
+            thread.join(_WAIT)
+
+
+class _OnLoop:
+    """An ``AsyncConnections`` driven from the test's thread, on a loop thread of its own."""
+
+    def __init__(self, base_url: str) -> None:
+        self._loop = LoopThread("async-pool-test")
+        self.pool = self._loop.run(self._make(base_url))
+
+    async def _make(self, base_url: str) -> AsyncConnections:
+        return AsyncConnections(base_url, tls=None, connect_timeout=_WAIT)
+
+    @property
+    def _idle(self) -> list[Any]:
+        return self.pool._idle
+
+    def exchange(self, call: PlainCall, limit: float) -> PlainReply:
+        return self._loop.run(self.pool.exchange(call, limit))
+
+    def close(self) -> None:
+        async def close() -> None:
+            self.pool.close()
+
+        if not self._loop.closed:
+            self._loop.run(close())
+            self._loop.close()
+
+
+@pytest.fixture(params=["blocking", "async"])
+def scripted(request: pytest.FixtureRequest) -> Iterator[Callable[[Script], tuple[_Scripted, Any]]]:
+    opened: list[tuple[_Scripted, Any]] = []
+
+    def start(script: Script) -> tuple[_Scripted, Any]:
+        server = _Scripted(script)
+        url = f"http://127.0.0.1:{server.port}"
+        pool: Any
+        if request.param == "blocking":
+            pool = BlockingConnections(url, tls=None, connect_timeout=_WAIT)
+        else:
+            pool = _OnLoop(url)
+        opened.append((server, pool))
+        return server, pool
+
+    yield start
+    for server, pool in opened:
+        pool.close()
+        server.close()
+
+
+def _answer_each(*replies: bytes) -> Script:
+    """Answer the connection's requests with ``replies`` in turn, then close it."""
+
+    def script(conn: socket.socket, requests: list[bytes]) -> None:
+        for reply in replies:
+            request = _read_request(conn)
+            if not request:
+                return
+            requests.append(request)
+            conn.sendall(reply)
+
+    return script
+
+
+def test_calls_share_one_kept_alive_connection(scripted: Any) -> None:
+    server, pool = scripted(_answer_each(*[_reply()] * 5))
+    for _ in range(5):
+        assert pool.exchange(_GET, _WAIT).body == _OK
+    assert server.connections == 1
+    assert server.requests[0].startswith(b"GET /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:")
+
+
+def test_the_request_carries_its_body_and_length(scripted: Any) -> None:
+    server, pool = scripted(_answer_each(_reply(), _reply()))
+    pool.exchange(PlainCall("POST", "/v1/x", b'{"a":1}', {"Content-Type": "j"}), _WAIT)
+    pool.exchange(PlainCall("POST", "/v1/y", None, {}), _WAIT)
+    assert server.requests[0].endswith(b"Content-Length: 7\r\n\r\n" + b'{"a":1}')
+    assert server.requests[1].endswith(b"Content-Length: 0\r\n\r\n")  # nothing to read
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(scripted: Any) -> None:
+    # Each connection answers once and is closed: the next call sees it readable (EOF) and
+    # opens another, without an error and without resending anything.
+    server, pool = scripted(_answer_each(_reply()))
+    assert pool.exchange(_GET, _WAIT).status == 200
+    assert server.hung_up.acquire(timeout=_WAIT)  # the server closed it; the pool kept it
+    assert len(pool._idle) == 1
+    assert pool.exchange(_GET, _WAIT).status == 200
+    assert server.connections == 2
+    assert len(server.requests) == 2
+
+
+def test_a_request_is_never_resent(scripted: Any) -> None:
+    def read_then_hang_up(conn: socket.socket, requests: list[bytes]) -> None:
+        requests.append(_read_request(conn))
+
+    server, pool = scripted(read_then_hang_up)
+    with pytest.raises(ConnectionResetError):
+        pool.exchange(_GET, _WAIT)
+    assert server.hung_up.acquire(timeout=_WAIT)
+    assert len(server.requests) == 1
+    assert server.connections == 1
+    assert pool._idle == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "reused"),
+    [
+        # Chunked: decoded, and the connection carries on.
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
+            b'Transfer-Encoding: chunked\r\n\r\n4\r\n{"ki\r\n14\r\nnd":"ok","value":[]}\r\n'
+            b"0\r\n\r\n",
+            True,
+        ),
+        # An interim 100 Continue is skipped.
+        (b"HTTP/1.1 100 Continue\r\n\r\n" + _reply(), True),
+        # The server says it closes: the connection is not kept.
+        (_reply(extra=b"Connection: close\r\n"), False),
+        # Bytes after the reply: the connection is out of step, not kept.
+        (_reply() + b"HTTP/1.1 200 OK\r\n", False),
+    ],
+    ids=["chunked", "interim", "close", "trailing"],
+)
+def test_replies_are_framed_by_the_parser(scripted: Any, reply: bytes, reused: bool) -> None:
+    _, pool = scripted(_answer_each(reply, _reply()))
+    got = pool.exchange(_GET, _WAIT)
+    assert (got.status, got.content_type, got.body) == (200, "application/json", _OK)
+    assert len(pool._idle) == (1 if reused else 0)
+
+
+def test_a_reply_framed_by_the_end_of_the_connection_ends_there(scripted: Any) -> None:
+    def unframed(conn: socket.socket, requests: list[bytes]) -> None:
+        requests.append(_read_request(conn))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + _OK)
+
+    _, pool = scripted(unframed)
+    assert pool.exchange(_GET, _WAIT).body == _OK
+    assert pool._idle == []
+
+
+def test_a_malformed_reply_fails_and_drops_the_connection(scripted: Any) -> None:
+    import httptools
+
+    _, pool = scripted(_answer_each(b"NOT HTTP AT ALL\r\n\r\n"))
+    with pytest.raises(httptools.HttpParserError):
+        pool.exchange(_GET, _WAIT)
+    assert pool._idle == []
+
+
+def test_a_silent_server_times_out_within_the_limit(scripted: Any) -> None:
+    answer = threading.Event()
+
+    def silent(conn: socket.socket, requests: list[bytes]) -> None:
+        requests.append(_read_request(conn))
+        answer.wait(_WAIT)
+
+    _, pool = scripted(silent)
+    try:
+        with pytest.raises(TimeoutError):
+            pool.exchange(_GET, 0.2)
+    finally:
+        answer.set()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        PlainCall("GET", "/v1/jobs", None, {"X-Key": "a\r\nInjected: 1"}),
+        PlainCall("GET", "/v1/jobs HTTP/1.1\r\nInjected: 1\r\nX:", None, {}),
+        PlainCall("GET", "/v1/jobs", None, {"X-Key": "snow\u2603"}),
+    ],
+    ids=["crlf-header", "crlf-target", "not-latin-1"],
+)
+def test_a_head_that_would_split_is_refused_unsent(scripted: Any, call: PlainCall) -> None:
+    server, pool = scripted(_answer_each(_reply()))
+    with pytest.raises(InvalidArgumentError):
+        pool.exchange(call, _WAIT)
+    assert server.connections == 0
+
+
+def test_closed_connections_refuse_calls(scripted: Any) -> None:
+    _, pool = scripted(_answer_each(_reply()))
+    pool.close()
+    with pytest.raises(NoConnection, match="closed"):
+        pool.exchange(_GET, _WAIT)
+
+
+# --- BorrowedLoop.borrow -------------------------------------------------------------------
+
+
+def test_borrow_holds_the_loop_and_yields_to_a_runner() -> None:
+    loop = BorrowedLoop("borrow-test")
+    try:
+        assert loop.borrow()
+        assert not loop.borrow()  # held: a second borrow (any thread) is refused
+        loop.give_back()
+        assert loop.borrow()
+        loop.give_back()
+    finally:
+        loop.close()
+    assert not loop.borrow()  # closed
+
+
+# --- the sync transport ------------------------------------------------------------------
+
+
+class _Counting:
+    """An aiohttp server that answers every command route and notes who asked."""
+
+    def __init__(self) -> None:
+        self.agents: list[str] = []
+        self.peers: set[int] = set()
+
+        async def login(request: web.Request) -> web.StreamResponse:
+            body = (
+                b'{"token":"t","idle_timeout":60.0,'
+                b'"principal":{"name":"u","org":"o","role":"project_admin"}}'
+            )
+            return web.Response(status=201, body=body, content_type="application/json")
+
+        async def login_noted(request: web.Request) -> web.StreamResponse:
+            note(request)
+            return await login(request)
+
+        def note(request: web.Request) -> None:
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            if peer is not None:
+                self.peers.add(int(peer[1]))
+
+        async def command(request: web.Request) -> web.StreamResponse:
+            self.agents.append(request.headers.get("User-Agent", ""))
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            if peer is not None:
+                self.peers.add(int(peer[1]))
+            assert request.headers["Authorization"] == "Bearer t"
+            return web.Response(body=_OK, content_type="application/json")
+
+        app = web.Application()
+        app.router.add_post("/v1/sessions", login_noted)
+        app.router.add_route("*", "/v1/{tail:.*}", command)
+        self.runner = web.AppRunner(app, access_log=None)
+        self.loop = LoopThread("counting-http")
+        self.port = self.loop.run(self._start())
+
+    async def _start(self) -> int:
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        return int(self.runner.addresses[0][1])
+
+    def close(self) -> None:
+        self.loop.run(self.runner.cleanup())
+        self.loop.close()
+
+
+@pytest.fixture
+def counting() -> Iterator[tuple[_Counting, HttpTransport]]:
+    server = _Counting()
+    transport = HttpTransport.connect(
+        f"http://127.0.0.1:{server.port}", user="u", options=NetworkOptions(timeout=_WAIT)
+    )
+    try:
+        yield server, transport
+    finally:
+        transport.close()
+        server.close()
+
+
+def test_sync_calls_skip_the_event_loop(counting: Any, monkeypatch: Any) -> None:
+    server, transport = counting
+
+    def no_loop(coro: Any) -> Any:
+        coro.close()
+        raise AssertionError("a plain sync call ran the event loop")
+
+    monkeypatch.setattr(transport._runner, "run", no_loop)
+    for _ in range(5):
+        assert transport.call(ListJobs(), None) == Ok(value=[])
+    monkeypatch.undo()
+    assert len(server.peers) == 2  # the login's connection (the loop's), and one kept here
+
+
+def test_a_call_while_another_thread_holds_the_loop_goes_through_it(counting: Any) -> None:
+    server, transport = counting
+    transport.call(ListJobs(), None)
+    assert len(server.peers) == 2  # the loop's connection (the login's), and the caller's
+    held = threading.Event()
+    release = threading.Event()
+
+    async def hold() -> None:
+        held.set()
+        while not release.is_set():
+            await asyncio.sleep(0.001)
+
+    holder = threading.Thread(target=lambda: transport.submit(hold()))
+    holder.start()
+    try:
+        assert held.wait(_WAIT)
+        assert transport.call(GetJobMeta(job_id="j"), None) == Ok(value=[])
+    finally:
+        release.set()
+        holder.join(_WAIT)
+    assert len(server.peers) == 2  # the loop's kept connection carried it
+
+
+def test_async_calls_share_one_kept_alive_connection(counting: Any) -> None:
+    server, _ = counting
+
+    async def calls() -> None:
+        transport = await AsyncHttpTransport.open(
+            f"http://127.0.0.1:{server.port}", user="u", options=NetworkOptions(timeout=_WAIT)
+        )
+        try:
+            for _ in range(5):
+                assert await transport.acall(ListJobs(), None) == Ok(value=[])
+        finally:
+            await transport.aclose()
+
+    before = len(server.peers)
+    asyncio.run(calls())
+    assert len(server.peers) == before + 1  # the login's connection carried every call
+
+
+def test_concurrent_threads_share_the_transport(counting: Any) -> None:
+    server, transport = counting
+    failures: list[BaseException] = []
+
+    def calls() -> None:
+        try:
+            for _ in range(25):
+                assert transport.call(ListJobs(), None) == Ok(value=[])
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=calls) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(_WAIT)
+    assert failures == []
+    assert len(server.agents) == 100
+
+
+def test_after_close_a_call_is_no_connection(counting: Any) -> None:
+    _, transport = counting
+    transport.close()
+    with pytest.raises(NoConnection, match="closed"):
+        transport.call(ListJobs(), None)
