@@ -440,11 +440,12 @@ class AsyncHttpTransport:
 class HttpTransport(ThreadedTransport):
     """The sync ``Transport`` flavour: an ``AsyncHttpTransport`` on a private loop.
 
-    Plain calls go out on the caller's thread over kept-alive ``http.client`` connections
-    (``flare_adapters.http.blocking``: the loop's own machinery was half of a read's client
-    CPU), while it holds the loop, so the wake rule the async transport keeps is touched by
-    one thread at a time. When another thread runs the loop at that moment, the call goes
-    through the loop as before. Logins, uploads, downloads and sleeps always do.
+    Plain calls go out on the caller's thread over kept-alive connections of their own
+    (``flare_adapters.http.blocking``: running the loop for a call cost about as much CPU as
+    the call itself), while it holds the loop, so the wake rule the async transport keeps is
+    touched by one thread at a time. When another thread runs the loop at that moment, the
+    call goes through the loop (the async transport's plain connections). Logins, uploads,
+    downloads and sleeps always do.
 
     Args:
         runner: the private loop (owned from now on).
