@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 
@@ -19,10 +19,43 @@ from flare_adapters.memory.system import MemorySystem, build_memory_system
 from flare_adapters.server.app import build_app
 from flare_adapters.server.settings import ServerSettings
 
-__all__ = ["ADMIN", "VirtualServer", "virtual_server"]
+__all__ = ["ADMIN", "GRANT", "Handler", "StubHttpServer", "VirtualServer", "virtual_server"]
 
 ADMIN = "admin@nvidia.com"
 """The memory system's project admin; every memory user's API key is its name."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+"""An aiohttp request handler."""
+
+GRANT = (
+    b'{"token":"t","idle_timeout":60.0,"principal":{"name":"u","org":"o","role":"project_admin"}}'
+)
+
+
+class StubHttpServer:
+    """An aiohttp server that grants every login and answers every command route with
+    ``handler`` (for client-side tests: no backend behind it)."""
+
+    def __init__(self, handler: Handler) -> None:
+        async def login(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=201, body=GRANT, content_type="application/json")
+
+        app = web.Application()
+        app.router.add_post("/v1/sessions", login)
+        app.router.add_route("*", "/v1/{tail:.*}", handler)
+        self.runner = web.AppRunner(app, access_log=None)
+        self.loop = LoopThread("stub-http")
+        self.port = self.loop.run(self._start())
+
+    async def _start(self) -> int:
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        return int(self.runner.addresses[0][1])
+
+    def close(self) -> None:
+        self.loop.run(self.runner.cleanup())
+        self.loop.close()
 
 
 class VirtualServer:

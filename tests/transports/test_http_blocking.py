@@ -27,6 +27,7 @@ from flare_adapters.network import NetworkOptions
 from flare_core.commands import GetJobMeta, ListJobs
 from flare_core.errors import InvalidArgumentError, NoConnection
 from flare_core.replies import Ok
+from tests.transports.servers import StubHttpServer
 
 _WAIT = 10.0  # bounds a failing test only; a passing one never waits for it
 _OK = b'{"kind":"ok","value":[]}'
@@ -302,52 +303,23 @@ def test_borrow_holds_the_loop_and_yields_to_a_runner() -> None:
 
 
 class _Counting:
-    """An aiohttp server that answers every command route and notes who asked."""
+    """A stub server noting the client port of every command request."""
 
     def __init__(self) -> None:
-        self.agents: list[str] = []
-        self.peers: set[int] = set()
-
-        async def login(request: web.Request) -> web.StreamResponse:
-            body = (
-                b'{"token":"t","idle_timeout":60.0,'
-                b'"principal":{"name":"u","org":"o","role":"project_admin"}}'
-            )
-            return web.Response(status=201, body=body, content_type="application/json")
-
-        async def login_noted(request: web.Request) -> web.StreamResponse:
-            note(request)
-            return await login(request)
-
-        def note(request: web.Request) -> None:
-            peer = request.transport.get_extra_info("peername") if request.transport else None
-            if peer is not None:
-                self.peers.add(int(peer[1]))
+        self.peers: list[int] = []
 
         async def command(request: web.Request) -> web.StreamResponse:
-            self.agents.append(request.headers.get("User-Agent", ""))
             peer = request.transport.get_extra_info("peername") if request.transport else None
-            if peer is not None:
-                self.peers.add(int(peer[1]))
+            assert peer is not None
+            self.peers.append(int(peer[1]))
             assert request.headers["Authorization"] == "Bearer t"
             return web.Response(body=_OK, content_type="application/json")
 
-        app = web.Application()
-        app.router.add_post("/v1/sessions", login_noted)
-        app.router.add_route("*", "/v1/{tail:.*}", command)
-        self.runner = web.AppRunner(app, access_log=None)
-        self.loop = LoopThread("counting-http")
-        self.port = self.loop.run(self._start())
-
-    async def _start(self) -> int:
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        return int(self.runner.addresses[0][1])
+        self.stub = StubHttpServer(command)
+        self.port = self.stub.port
 
     def close(self) -> None:
-        self.loop.run(self.runner.cleanup())
-        self.loop.close()
+        self.stub.close()
 
 
 @pytest.fixture
@@ -374,13 +346,13 @@ def test_sync_calls_skip_the_event_loop(counting: Any, monkeypatch: Any) -> None
     for _ in range(5):
         assert transport.call(ListJobs(), None) == Ok(value=[])
     monkeypatch.undo()
-    assert len(server.peers) == 2  # the login's connection (the loop's), and one kept here
+    assert len(server.peers) == 5
+    assert len(set(server.peers)) == 1  # one kept connection carried them all
 
 
 def test_a_call_while_another_thread_holds_the_loop_goes_through_it(counting: Any) -> None:
     server, transport = counting
-    transport.call(ListJobs(), None)
-    assert len(server.peers) == 2  # the loop's connection (the login's), and the caller's
+    transport.call(ListJobs(), None)  # on the caller's own connection
     held = threading.Event()
     release = threading.Event()
 
@@ -397,7 +369,8 @@ def test_a_call_while_another_thread_holds_the_loop_goes_through_it(counting: An
     finally:
         release.set()
         holder.join(_WAIT)
-    assert len(server.peers) == 2  # the loop's kept connection carried it
+    # The second went through the loop: on its kept connection (the login's), not the first.
+    assert len(set(server.peers)) == 2
 
 
 def test_async_calls_share_one_kept_alive_connection(counting: Any) -> None:
@@ -413,9 +386,9 @@ def test_async_calls_share_one_kept_alive_connection(counting: Any) -> None:
         finally:
             await transport.aclose()
 
-    before = len(server.peers)
     asyncio.run(calls())
-    assert len(server.peers) == before + 1  # the login's connection carried every call
+    assert len(server.peers) == 5
+    assert len(set(server.peers)) == 1  # the login's connection carried every call
 
 
 def test_concurrent_threads_share_the_transport(counting: Any) -> None:
@@ -435,7 +408,7 @@ def test_concurrent_threads_share_the_transport(counting: Any) -> None:
     for thread in threads:
         thread.join(_WAIT)
     assert failures == []
-    assert len(server.agents) == 100
+    assert len(server.peers) == 100
 
 
 def test_after_close_a_call_is_no_connection(counting: Any) -> None:

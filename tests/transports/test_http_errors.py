@@ -4,14 +4,13 @@ exception (or the server's problem), never an aiohttp, ssl or msgspec error."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 
 from flare_adapters.http.client import AsyncHttpTransport, HttpTransport
-from flare_adapters.loop_thread import LoopThread
 from flare_adapters.network import NetworkOptions
 from flare_adapters.session import Session
 from flare_core.commands import DownloadJobResult, ListJobs
@@ -19,46 +18,16 @@ from flare_core.errors import InternalError, JobNotFound, NoConnection
 from flare_core.replies import Ok, Problem
 from flare_ports.wire import json_codec
 from tests.transports.conftest import FAST_RETRY
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-GRANT = (
-    b'{"token":"t","idle_timeout":60.0,"principal":{"name":"u","org":"o","role":"project_admin"}}'
-)
-
-
-class _Stub:
-    """An aiohttp server whose command routes all answer with ``handler``."""
-
-    def __init__(self, handler: Handler) -> None:
-        async def login(request: web.Request) -> web.StreamResponse:
-            return web.Response(status=201, body=GRANT, content_type="application/json")
-
-        app = web.Application()
-        app.router.add_post("/v1/sessions", login)
-        app.router.add_route("*", "/v1/{tail:.*}", handler)
-        self.runner = web.AppRunner(app, access_log=None)
-        self.loop = LoopThread("stub-http")
-        self.port = self.loop.run(self._start())
-
-    async def _start(self) -> int:
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        return int(self.runner.addresses[0][1])
-
-    def close(self) -> None:
-        self.loop.run(self.runner.cleanup())
-        self.loop.close()
+from tests.transports.servers import Handler, StubHttpServer
 
 
 @pytest.fixture
 def stub() -> Iterator[Callable[[Handler], HttpTransport]]:
-    stubs: list[_Stub] = []
+    stubs: list[StubHttpServer] = []
     transports: list[HttpTransport] = []
 
     def start(handler: Handler) -> HttpTransport:
-        running = _Stub(handler)
+        running = StubHttpServer(handler)
         stubs.append(running)
         transport = HttpTransport.connect(
             f"http://127.0.0.1:{running.port}",

@@ -17,18 +17,18 @@ on: its reply may still come, and must not be read as the next request's.
 from __future__ import annotations
 
 import asyncio
-import select
 import ssl
 from typing import Final
 
 import httptools
 
 from flare_adapters.http.plain import (
+    Endpoint,
     PlainCall,
     PlainReply,
     ReplyReader,
-    authority_of,
     encode_request,
+    readable_while_idle,
 )
 from flare_core.errors import NoConnection
 
@@ -89,18 +89,12 @@ class _Connection(asyncio.Protocol):
         return not self.lost and self.transport is not None and not self.transport.is_closing()
 
     def dropped(self) -> bool:
-        # Asked of an idle connection before reuse. The loop may not have read a close that
-        # has already arrived: an idle connection with anything to read is one the server
-        # closed (or that broke the protocol), so it must not carry a request.
+        # The loop may not have read a close that has already arrived: ask the socket too.
         if not self.reusable:
             return True
         assert self.transport is not None
         sock = self.transport.get_extra_info("socket")
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError, TypeError):
-            return True
-        return bool(readable)
+        return sock is None or readable_while_idle(sock.fileno())
 
     def close(self) -> None:
         # Aborted, not closed: a TLS close would wait for the peer's close_notify (up to
@@ -145,9 +139,7 @@ class AsyncConnections:
         keep: int = 32,
         limit: int = _LIMIT,
     ) -> None:
-        self._https = base_url.startswith("https:")
-        self._host, self._port, self._authority = authority_of(base_url)
-        self._tls = tls
+        self._endpoint = Endpoint.of(base_url, tls)
         self._connect_timeout = connect_timeout
         self._keep = keep
         self._idle: list[_Connection] = []
@@ -164,7 +156,7 @@ class AsyncConnections:
             OSError, ssl.SSLError, httptools.HttpParserError: the exchange failed (the
                 connection is closed, never reused).
         """
-        request = encode_request(call, self._authority)
+        request = encode_request(call, self._endpoint.authority)
         async with asyncio.timeout(limit), self._slots:
             connection = await self._take()
             try:
@@ -197,17 +189,15 @@ class AsyncConnections:
 
     async def _open(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        tls: ssl.SSLContext | None = None
-        if self._https:
-            tls = self._tls if self._tls is not None else ssl.create_default_context()
+        endpoint = self._endpoint
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, connection = await loop.create_connection(
                     _Connection,
-                    self._host,
-                    self._port,
-                    ssl=tls,
-                    server_hostname=self._host if tls is not None else None,
+                    endpoint.host,
+                    endpoint.port,
+                    ssl=endpoint.tls,
+                    server_hostname=endpoint.host if endpoint.tls is not None else None,
                 )
         except TimeoutError:
             raise NoConnection("cannot connect to server: connection timed out") from None

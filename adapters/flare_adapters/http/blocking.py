@@ -17,7 +17,6 @@ exchange must end within the call's limit, which bounds every blocking step.
 
 from __future__ import annotations
 
-import select
 import socket
 import ssl
 import threading
@@ -25,11 +24,12 @@ import time
 from typing import Final
 
 from flare_adapters.http.plain import (
+    Endpoint,
     PlainCall,
     PlainReply,
     ReplyReader,
-    authority_of,
     encode_request,
+    readable_while_idle,
 )
 from flare_core.errors import NoConnection
 
@@ -46,15 +46,6 @@ class _Connection:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.reusable = True
-
-    def dropped(self) -> bool:
-        # An idle kept-alive connection has nothing to read: readable means the server
-        # closed it (or broke the protocol), so it must not carry a request.
-        try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        return bool(readable)
 
     def close(self) -> None:
         self.reusable = False
@@ -79,9 +70,7 @@ class BlockingConnections:
         connect_timeout: float,
         keep: int = 4,
     ) -> None:
-        self._https = base_url.startswith("https:")
-        self._host, self._port, self._authority = authority_of(base_url)
-        self._tls = tls
+        self._endpoint = Endpoint.of(base_url, tls)
         self._connect_timeout = connect_timeout
         self._keep = keep
         self._idle: list[_Connection] = []
@@ -99,7 +88,7 @@ class BlockingConnections:
                 connection is closed, never reused).
         """
         deadline = time.monotonic() + limit
-        request = encode_request(call, self._authority)
+        request = encode_request(call, self._endpoint.authority)
         connection = self._take(deadline)
         try:
             reply = _exchange(connection, request, deadline)
@@ -125,23 +114,23 @@ class BlockingConnections:
                 if not self._idle:
                     break
                 connection = self._idle.pop()
-            if not connection.dropped():
+            if not readable_while_idle(connection.sock.fileno()):
                 return connection
             connection.close()
         return self._open(deadline)
 
     def _open(self, deadline: float) -> _Connection:
+        endpoint = self._endpoint
         timeout = max(0.001, min(self._connect_timeout, deadline - time.monotonic()))
         try:
-            sock = socket.create_connection((self._host, self._port), timeout=timeout)
+            sock = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
         except TimeoutError:
             raise NoConnection("cannot connect to server: connection timed out") from None
         try:
             # A request must not wait for the ACK of the previous one (Nagle's algorithm).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._https:
-                tls = self._tls if self._tls is not None else ssl.create_default_context()
-                sock = tls.wrap_socket(sock, server_hostname=self._host)
+            if endpoint.tls is not None:
+                sock = endpoint.tls.wrap_socket(sock, server_hostname=endpoint.host)
         except TimeoutError:
             sock.close()
             raise NoConnection("cannot connect to server: TLS handshake timed out") from None

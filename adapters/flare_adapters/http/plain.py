@@ -21,6 +21,8 @@ one that sent more than the reply, or said it closes.
 from __future__ import annotations
 
 import re
+import select
+import ssl
 from typing import Final, NamedTuple
 from urllib.parse import urlsplit
 
@@ -28,7 +30,14 @@ import httptools
 
 from flare_core.errors import InvalidArgumentError
 
-__all__ = ["PlainCall", "PlainReply", "ReplyReader", "authority_of", "encode_request"]
+__all__ = [
+    "Endpoint",
+    "PlainCall",
+    "PlainReply",
+    "ReplyReader",
+    "encode_request",
+    "readable_while_idle",
+]
 
 _DEFAULT_TYPE: Final = "application/octet-stream"  # what aiohttp reports for a missing type
 _UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f]")  # CR, LF and other controls split a head
@@ -81,14 +90,45 @@ def encode_request(call: PlainCall, authority: str) -> bytes:
     return encoded if call.body is None else encoded + call.body
 
 
-def authority_of(base_url: str) -> tuple[str, int, str]:
-    """Host, port and the ``Host`` header of ``http(s)://host[:port]...``."""
-    parts = urlsplit(base_url)
-    https = parts.scheme == "https"
-    host = parts.hostname or ""
-    port = parts.port or (443 if https else 80)
-    shown = f"[{host}]" if ":" in host else host
-    return host, port, shown if parts.port is None else f"{shown}:{port}"
+class Endpoint(NamedTuple):
+    """Where a pool's connections go.
+
+    Attributes:
+        host: the host name or address to connect to.
+        port: the TCP port.
+        authority: the ``Host`` header.
+        tls: the TLS context (``https``), or None (``http``).
+    """
+
+    host: str
+    port: int
+    authority: str
+    tls: ssl.SSLContext | None
+
+    @classmethod
+    def of(cls, base_url: str, tls: ssl.SSLContext | None) -> Endpoint:
+        """The endpoint of ``http(s)://host[:port]...``; ``tls`` for ``https`` (None: the
+        system's default verification), unused for ``http``."""
+        parts = urlsplit(base_url)
+        https = parts.scheme == "https"
+        host = parts.hostname or ""
+        port = parts.port or (443 if https else 80)
+        shown = f"[{host}]" if ":" in host else host
+        context = (tls if tls is not None else ssl.create_default_context()) if https else None
+        return cls(host, port, shown if parts.port is None else f"{shown}:{port}", context)
+
+
+def readable_while_idle(fileno: int) -> bool:
+    """True when an idle kept-alive connection's socket has something to read (or is closed).
+
+    Nothing is due on an idle connection: readable means the server closed it (or broke the
+    protocol), so it must not carry a request. Asked before each reuse.
+    """
+    try:
+        readable, _, _ = select.select([fileno], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 class ReplyReader:
