@@ -214,8 +214,9 @@ def test_a_request_is_never_resent(scripted: Any) -> None:
         (b"HTTP/1.1 100 Continue\r\n\r\n" + _reply(), True),
         # The server says it closes: the connection is not kept.
         (_reply(extra=b"Connection: close\r\n"), False),
-        # Bytes after the reply: the connection is out of step, not kept.
-        (_reply() + b"HTTP/1.1 200 OK\r\n", False),
+        # Bytes after the reply: the connection is out of step, not kept, and the reply is
+        # the first one's.
+        (_reply() + b"HTTP/1.1 500 Oops\r\nContent-Type: text/plain\r\n", False),
     ],
     ids=["chunked", "interim", "close", "trailing"],
 )

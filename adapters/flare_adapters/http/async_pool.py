@@ -78,6 +78,8 @@ class _Connection(asyncio.Protocol):
     # --- the pool's side -----------------------------------------------------------------
 
     def send(self, request: bytes) -> asyncio.Future[PlainReply]:
+        if not self.reusable:  # lost since it was opened: no callback would answer
+            raise ConnectionResetError("the server closed the connection")
         assert self.transport is not None
         self.reading = ReplyReader()
         self.waiter = asyncio.get_running_loop().create_future()

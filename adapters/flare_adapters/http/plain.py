@@ -144,11 +144,13 @@ class ReplyReader:
         "interim",
         "keep_alive",
         "parser",
+        "status",
         "trailing",
     )
 
     def __init__(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        self.status = 0
         self.body: list[bytes] = []
         self.content_type = _DEFAULT_TYPE
         self.done = False
@@ -164,6 +166,7 @@ class ReplyReader:
         Raises:
             httptools.HttpParserError: the reply is malformed.
         """
+        assert self.parser is not None, "the reply was already taken"
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -182,8 +185,9 @@ class ReplyReader:
         return self.keep_alive and not self.trailing
 
     def reply(self) -> PlainReply:
-        """The whole reply."""
-        return PlainReply(self.parser.get_status_code(), self.content_type, b"".join(self.body))
+        """The whole reply (taken once: the parser, which refers back here, is let go)."""
+        self.parser = None
+        return PlainReply(self.status, self.content_type, b"".join(self.body))
 
     def on_message_begin(self) -> None:
         if self.done:  # the reply is whole: what follows is kept out of it
@@ -206,9 +210,12 @@ class ReplyReader:
     def on_headers_complete(self) -> None:
         if self.trailing:
             return
+        assert self.parser is not None
         self.headers_done = True
-        self.interim = self.parser.get_status_code() < 200
-        # Asked now: llhttp forgets the connection's flags once the message is complete.
+        # Asked now: bytes after the reply would overwrite the status, and llhttp forgets the
+        # connection's flags once the message is complete.
+        self.status = self.parser.get_status_code()
+        self.interim = self.status < 200
         self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
