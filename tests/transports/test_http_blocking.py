@@ -23,8 +23,8 @@ from flare_adapters.http.blocking import BlockingConnections
 from flare_adapters.http.client import AsyncHttpTransport, HttpTransport
 from flare_adapters.http.plain import PlainCall, PlainReply
 from flare_adapters.loop_thread import BorrowedLoop, LoopThread
-from flare_adapters.network import NetworkOptions
-from flare_core.commands import GetJobMeta, ListJobs
+from flare_adapters.network import NetworkOptions, TransferProgress
+from flare_core.commands import GetJobMeta, ListJobs, SubmitJob
 from flare_core.errors import InvalidArgumentError, NoConnection
 from flare_core.replies import Ok
 from tests.transports.servers import StubHttpServer
@@ -308,11 +308,15 @@ class _Counting:
 
     def __init__(self) -> None:
         self.peers: list[int] = []
+        self.bodies: list[tuple[bytes, str | None]] = []  # body, Transfer-Encoding
 
         async def command(request: web.Request) -> web.StreamResponse:
             peer = request.transport.get_extra_info("peername") if request.transport else None
             assert peer is not None
             self.peers.append(int(peer[1]))
+            if request.body_exists:
+                body = await request.read()
+                self.bodies.append((body, request.headers.get("Transfer-Encoding")))
             assert request.headers["Authorization"] == "Bearer t"
             return web.Response(body=_OK, content_type="application/json")
 
@@ -417,3 +421,52 @@ def test_after_close_a_call_is_no_connection(counting: Any) -> None:
     transport.close()
     with pytest.raises(NoConnection, match="closed"):
         transport.call(ListJobs(), None)
+
+
+def _upload(transport: HttpTransport, *pieces: bytes) -> Any:
+    return transport.upload(SubmitJob(folder_name="f"), iter(pieces), None)
+
+
+def test_a_small_archive_goes_out_as_a_plain_call(counting: Any, monkeypatch: Any) -> None:
+    server, transport = counting
+
+    def no_loop(coro: Any) -> Any:
+        coro.close()
+        raise AssertionError("a small upload ran the event loop")
+
+    monkeypatch.setattr(transport._runner, "run", no_loop)
+    assert _upload(transport, b"PK" * 100) == Ok(value=[])
+    monkeypatch.undo()
+    assert server.bodies == [(b"PK" * 100, None)]  # one body with its length, not chunked
+
+
+def test_a_longer_archive_streams_through_the_loop(counting: Any) -> None:
+    server, transport = counting
+    chunk = transport._http.options.chunk_size
+    assert _upload(transport, b"a" * 10, b"b" * 10) == Ok(value=[])  # two pieces
+    assert _upload(transport, b"c" * (chunk + 1)) == Ok(value=[])  # one, over a chunk
+    assert [(len(body), coding) for body, coding in server.bodies] == [
+        (20, "chunked"),
+        (chunk + 1, "chunked"),
+    ]
+
+
+def test_a_failing_progress_callback_stops_a_small_upload_unsent() -> None:
+    server = _Counting()
+
+    def explode(report: TransferProgress) -> None:
+        raise KeyError("progress went wrong")
+
+    transport = HttpTransport.connect(
+        f"http://127.0.0.1:{server.port}",
+        user="u",
+        options=NetworkOptions(timeout=_WAIT, progress=explode),
+    )
+    try:
+        with pytest.raises(KeyError, match="progress went wrong"):
+            _upload(transport, b"PK")
+        assert server.bodies == []
+        assert transport.call(ListJobs(), None) == Ok(value=[])
+    finally:
+        transport.close()
+        server.close()

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import ssl
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
@@ -296,6 +297,16 @@ class AsyncHttpTransport:
             headers["Content-Type"] = _JSON
         return PlainCall(request.method, self._target(request.path, request.query), body, headers)
 
+    def prepare_upload(self, command: Command, archive: bytes) -> PlainCall:
+        """The request that carries an upload command with its whole archive as the body
+        (a small one; ``aupload`` streams the rest), marked as ``prepare`` marks a call."""
+        request = command_to_request(command)
+        self._mark_seen(command)
+        headers = self._headers({**request.headers, "Content-Type": _ZIP})
+        return PlainCall(
+            request.method, self._target(request.path, request.query), archive, headers
+        )
+
     async def acall(self, command: Command, timeout: float | None) -> Reply:
         """Send ``command`` as its route's request (see ``flare_ports.AsyncTransport``).
 
@@ -471,6 +482,34 @@ class HttpTransport(ThreadedTransport):
             limit = self._http.options.call_timeout(timeout)
             call = self._http.prepare(command)
             with _translate(limit):
+                reply = self._plain.exchange(call, limit)
+                return _reply_of(reply.status, reply.content_type, reply.body)
+        finally:
+            self._runner.give_back()
+
+    def upload(self, command: Command, chunks: Iterable[bytes], timeout: float | None) -> Reply:
+        """See ``flare_ports.Transport.upload``. An archive of one piece no longer than the
+        session's ``chunk_size`` (a small job folder: an archive's pieces are at least a
+        chunk but the last) goes out as a plain call, its progress reported once it is
+        ready to send; a longer one is streamed through the loop."""
+        pieces = iter(chunks)
+        first = next(pieces, b"")
+        if len(first) > self._http.options.chunk_size:
+            return super().upload(command, itertools.chain((first,), pieces), timeout)
+        second = next(pieces, None)
+        if second is not None:
+            return super().upload(command, itertools.chain((first, second), pieces), timeout)
+        if not self._runner.borrow():
+            return super().upload(command, (first,), timeout)
+        try:
+            options = self._http.options
+            limit = options.call_timeout(timeout)
+            caller = CallerCode(options.progress, op_name(command))
+            call = self._http.prepare_upload(command, first)
+            with _translate(limit, caller):
+                # Reported before it goes out: a callback that fails stops the upload there.
+                caller.report("upload", len(first))
+                caller.report("upload", len(first), done=True)
                 reply = self._plain.exchange(call, limit)
                 return _reply_of(reply.status, reply.content_type, reply.body)
         finally:
