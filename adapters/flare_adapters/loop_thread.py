@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Final, Self, TypeVar
 
 from flare_adapters.chunks import ChunkPull
@@ -186,6 +187,12 @@ class _Lease:
             self.runner = None
             if self.foreign:  # other threads' coroutines still run: the pump takes over
                 self.wake.set()
+
+
+async def _given(pieces: list[bytes]) -> AsyncIterator[bytes]:
+    # Pieces already produced, handed to an async transport as its stream.
+    for piece in pieces:
+        yield piece
 
 
 async def _turn() -> None:
@@ -435,8 +442,17 @@ class ThreadedTransport:
 
     def upload(self, command: Command, chunks: Iterable[bytes], timeout: float | None) -> Reply:
         """See ``flare_ports.Transport.upload``; ``chunks`` are produced off the loop, and
-        no worker is inside ``chunks`` any more when this returns."""
-        return self._runner.run(self._upload(command, chunks, timeout))
+        no worker is inside ``chunks`` any more when this returns.
+
+        The first two pieces are produced here, on the caller's thread: an archive of one
+        piece (a small job folder) then needs no worker at all, and a longer one is pulled
+        on by workers from the third piece.
+        """
+        pieces = iter(chunks)
+        ready = list(itertools.islice(pieces, 2))
+        if len(ready) < 2:
+            return self._runner.run(self._transport.aupload(command, _given(ready), timeout))
+        return self._runner.run(self._upload(command, itertools.chain(ready, pieces), timeout))
 
     async def _upload(
         self, command: Command, chunks: Iterable[bytes], timeout: float | None

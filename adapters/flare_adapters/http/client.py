@@ -493,14 +493,11 @@ class HttpTransport(ThreadedTransport):
         chunk but the last) goes out as a plain call, its progress reported once it is
         ready to send; a longer one is streamed through the loop."""
         pieces = iter(chunks)
-        first = next(pieces, b"")
-        if len(first) > self._http.options.chunk_size:
-            return super().upload(command, itertools.chain((first,), pieces), timeout)
-        second = next(pieces, None)
-        if second is not None:
-            return super().upload(command, itertools.chain((first, second), pieces), timeout)
-        if not self._runner.borrow():
-            return super().upload(command, (first,), timeout)
+        ready = list(itertools.islice(pieces, 2))
+        small = len(ready) == 1 and len(ready[0]) <= self._http.options.chunk_size
+        if not (small and self._runner.borrow()):
+            return super().upload(command, itertools.chain(ready, pieces), timeout)
+        (first,) = ready
         try:
             options = self._http.options
             limit = options.call_timeout(timeout)
