@@ -65,6 +65,10 @@ def run(plan: Plan, sections: Sequence[str] = tuple(SECTIONS), *, log: bool = Tr
                 report.extend(SECTIONS[name](bench))
                 if log:
                     print(f"[bench] {name}: {time.perf_counter() - started:.1f} s", flush=True)
+                # Each section starts on a settled disk: the transfers' and the listing's
+                # hundreds of MiB still being written back would otherwise slow every fsync
+                # of the sections after them (a submit's, never a raw baseline's).
+                os.sync()
             if plan.nvflare:
                 started = time.perf_counter()
                 report.extend(nvflare_side.measure_nvflare(bench, report))
