@@ -340,14 +340,17 @@ def counting() -> Iterator[tuple[_Counting, HttpTransport]]:
         server.close()
 
 
-def test_sync_calls_skip_the_event_loop(counting: Any, monkeypatch: Any) -> None:
-    server, transport = counting
-
+def _forbid_the_loop(monkeypatch: Any, transport: HttpTransport) -> None:
     def no_loop(coro: Any) -> Any:
         coro.close()
-        raise AssertionError("a plain sync call ran the event loop")
+        raise AssertionError("the call ran the event loop")
 
     monkeypatch.setattr(transport._runner, "run", no_loop)
+
+
+def test_sync_calls_skip_the_event_loop(counting: Any, monkeypatch: Any) -> None:
+    server, transport = counting
+    _forbid_the_loop(monkeypatch, transport)
     for _ in range(5):
         assert transport.call(ListJobs(), None) == Ok(value=[])
     monkeypatch.undo()
@@ -429,12 +432,7 @@ def _upload(transport: HttpTransport, *pieces: bytes) -> Any:
 
 def test_a_small_archive_goes_out_as_a_plain_call(counting: Any, monkeypatch: Any) -> None:
     server, transport = counting
-
-    def no_loop(coro: Any) -> Any:
-        coro.close()
-        raise AssertionError("a small upload ran the event loop")
-
-    monkeypatch.setattr(transport._runner, "run", no_loop)
+    _forbid_the_loop(monkeypatch, transport)
     assert _upload(transport, b"PK" * 100) == Ok(value=[])
     monkeypatch.undo()
     assert server.bodies == [(b"PK" * 100, None)]  # one body with its length, not chunked

@@ -50,7 +50,13 @@ from flare_adapters.http.async_pool import AsyncConnections
 from flare_adapters.http.blocking import BlockingConnections
 from flare_adapters.http.event_streams import EventStreams
 from flare_adapters.http.plain import PlainCall
-from flare_adapters.http.routes import EVENTS_PATH, LOGIN_PATH, LoginRequest, command_to_request
+from flare_adapters.http.routes import (
+    EVENTS_PATH,
+    LOGIN_PATH,
+    HttpRequest,
+    LoginRequest,
+    command_to_request,
+)
 from flare_adapters.loop_thread import BorrowedLoop, ThreadedTransport
 from flare_adapters.network import (
     CallerCode,
@@ -289,23 +295,22 @@ class AsyncHttpTransport:
         touched: on the loop, or by the thread holding it (the sync flavour).
         """
         request = command_to_request(command)
-        self._mark_seen(command)
-        headers = self._headers(request.headers)
-        body: bytes | None = None
-        if request.json_body is not None:
-            body = _encode_json(request.json_body)
-            headers["Content-Type"] = _JSON
-        return PlainCall(request.method, self._target(request.path, request.query), body, headers)
+        body = None if request.json_body is None else _encode_json(request.json_body)
+        return self._plain_call(command, request, body, _JSON)
 
     def prepare_upload(self, command: Command, archive: bytes) -> PlainCall:
         """The request that carries an upload command with its whole archive as the body
         (a small one; ``aupload`` streams the rest), marked as ``prepare`` marks a call."""
-        request = command_to_request(command)
+        return self._plain_call(command, command_to_request(command), archive, _ZIP)
+
+    def _plain_call(
+        self, command: Command, request: HttpRequest, body: bytes | None, media: str
+    ) -> PlainCall:
         self._mark_seen(command)
-        headers = self._headers({**request.headers, "Content-Type": _ZIP})
-        return PlainCall(
-            request.method, self._target(request.path, request.query), archive, headers
-        )
+        headers = self._headers(request.headers)
+        if body is not None:
+            headers["Content-Type"] = media
+        return PlainCall(request.method, self._target(request.path, request.query), body, headers)
 
     async def acall(self, command: Command, timeout: float | None) -> Reply:
         """Send ``command`` as its route's request (see ``flare_ports.AsyncTransport``).
@@ -479,11 +484,7 @@ class HttpTransport(ThreadedTransport):
         if not self._runner.borrow():
             return super().call(command, timeout)
         try:
-            limit = self._http.options.call_timeout(timeout)
-            call = self._http.prepare(command)
-            with _translate(limit):
-                reply = self._plain.exchange(call, limit)
-                return _reply_of(reply.status, reply.content_type, reply.body)
+            return self._send(self._http.prepare(command), timeout)
         finally:
             self._runner.give_back()
 
@@ -499,18 +500,22 @@ class HttpTransport(ThreadedTransport):
             return super().upload(command, itertools.chain(ready, pieces), timeout)
         (first,) = ready
         try:
-            options = self._http.options
-            limit = options.call_timeout(timeout)
-            caller = CallerCode(options.progress, op_name(command))
             call = self._http.prepare_upload(command, first)
-            with _translate(limit, caller):
-                # Reported before it goes out: a callback that fails stops the upload there.
-                caller.report("upload", len(first))
-                caller.report("upload", len(first), done=True)
-                reply = self._plain.exchange(call, limit)
-                return _reply_of(reply.status, reply.content_type, reply.body)
+            # Reported before it goes out: a callback that fails (raising as itself) stops
+            # the upload there.
+            caller = CallerCode(self._http.options.progress, op_name(command))
+            caller.report("upload", len(first))
+            caller.report("upload", len(first), done=True)
+            return self._send(call, timeout)
         finally:
             self._runner.give_back()
+
+    def _send(self, call: PlainCall, timeout: float | None) -> Reply:
+        # On the caller's thread, which holds the loop (``borrow``).
+        limit = self._http.options.call_timeout(timeout)
+        with _translate(limit):
+            reply = self._plain.exchange(call, limit)
+            return _reply_of(reply.status, reply.content_type, reply.body)
 
     def close(self) -> None:
         """Close the async transport, the private loop and the kept connections."""
